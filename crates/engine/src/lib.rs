@@ -1,0 +1,9 @@
+//! The streaming engine: every decision between "the screen changed" and "these
+//! bytes go to the browser", with no IO. Time is an input (`std::time::Duration`
+//! since an arbitrary origin), so tests drive it directly and deterministically.
+//!
+//! Knows nothing about X11, codecs' byte formats or the wire protocol.
+
+pub mod geom;
+
+pub use geom::{FrameBuf, FrameRef, Rect};
