@@ -52,11 +52,19 @@ impl Rect {
         }
         let x = self.x.min(other.x);
         let y = self.y.min(other.y);
-        Rect::new(x, y, self.right().max(other.right()) - x, self.bottom().max(other.bottom()) - y)
+        Rect::new(
+            x,
+            y,
+            self.right().max(other.right()) - x,
+            self.bottom().max(other.bottom()) - y,
+        )
     }
 
     pub fn contains(&self, other: &Rect) -> bool {
-        other.x >= self.x && other.y >= self.y && other.right() <= self.right() && other.bottom() <= self.bottom()
+        other.x >= self.x
+            && other.y >= self.y
+            && other.right() <= self.right()
+            && other.bottom() <= self.bottom()
     }
 }
 
@@ -92,7 +100,11 @@ pub struct FrameBuf {
 
 impl FrameBuf {
     pub fn new(width: u32, height: u32) -> Self {
-        Self { width, height, pixels: vec![0; width as usize * height as usize * 4] }
+        Self {
+            width,
+            height,
+            pixels: vec![0; width as usize * height as usize * 4],
+        }
     }
 
     pub fn stride(&self) -> usize {
@@ -100,16 +112,85 @@ impl FrameBuf {
     }
 
     pub fn as_ref(&self) -> FrameRef<'_> {
-        FrameRef { width: self.width, height: self.height, stride: self.stride(), pixels: &self.pixels }
+        FrameRef {
+            width: self.width,
+            height: self.height,
+            stride: self.stride(),
+            pixels: &self.pixels,
+        }
     }
 
     /// Copy `rect` of `src` (same coordinates) into this buffer.
     pub fn copy_from(&mut self, src: &FrameRef<'_>, rect: Rect) {
-        let rect = rect.intersect(&self.as_ref().bounds()).intersect(&src.bounds());
+        let rect = rect
+            .intersect(&self.as_ref().bounds())
+            .intersect(&src.bounds());
         let stride = self.stride();
         for y in rect.y..rect.bottom() {
             let dst = y as usize * stride + rect.x as usize * 4;
-            self.pixels[dst..dst + rect.w as usize * 4].copy_from_slice(src.row(y, rect.x, rect.right()));
+            self.pixels[dst..dst + rect.w as usize * 4].copy_from_slice(src.row(
+                y,
+                rect.x,
+                rect.right(),
+            ));
         }
+    }
+
+    /// Copy the `rect.w` x `rect.h` pixels at (`src_x`, `src_y`) of this buffer to `rect`,
+    /// as if through a temporary (overlap is fine): the client's Copy operation.
+    /// Both rects must lie inside the buffer.
+    pub fn copy_within(&mut self, rect: Rect, src_x: u32, src_y: u32) {
+        let stride = self.stride();
+        let row_bytes = rect.w as usize * 4;
+        let copy_row = |pixels: &mut Vec<u8>, dy: u32| {
+            let from = (src_y + dy) as usize * stride + src_x as usize * 4;
+            let to = (rect.y + dy) as usize * stride + rect.x as usize * 4;
+            pixels.copy_within(from..from + row_bytes, to);
+        };
+        // Walk away from the destination so no source row is overwritten before it is read.
+        if src_y < rect.y {
+            (0..rect.h)
+                .rev()
+                .for_each(|dy| copy_row(&mut self.pixels, dy));
+        } else {
+            (0..rect.h).for_each(|dy| copy_row(&mut self.pixels, dy));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 4x4 buffer whose pixel (x, y) has first byte 10 * y + x.
+    fn numbered() -> FrameBuf {
+        let mut f = FrameBuf::new(4, 4);
+        for (i, px) in f.pixels.chunks_exact_mut(4).enumerate() {
+            px[0] = (10 * (i / 4) + i % 4) as u8;
+        }
+        f
+    }
+
+    fn first_bytes(f: &FrameBuf) -> Vec<u8> {
+        f.pixels.chunks_exact(4).map(|p| p[0]).collect()
+    }
+
+    #[test]
+    fn copy_within_handles_overlap_in_both_directions() {
+        let mut down = numbered();
+        down.copy_within(Rect::new(1, 1, 2, 3), 1, 0);
+        assert_eq!(
+            first_bytes(&down),
+            vec![0, 1, 2, 3, 10, 1, 2, 13, 20, 11, 12, 23, 30, 21, 22, 33]
+        );
+        let mut up = numbered();
+        up.copy_within(Rect::new(0, 0, 4, 3), 0, 1);
+        assert_eq!(
+            first_bytes(&up),
+            vec![10, 11, 12, 13, 20, 21, 22, 23, 30, 31, 32, 33, 30, 31, 32, 33]
+        );
+        let mut sideways = numbered();
+        sideways.copy_within(Rect::new(1, 0, 3, 1), 0, 0);
+        assert_eq!(first_bytes(&sideways)[..4], [0, 0, 1, 2]);
     }
 }

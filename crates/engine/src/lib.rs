@@ -4,6 +4,14 @@
 //!
 //! Knows nothing about X11, codecs' byte formats or the wire protocol.
 
+mod classify;
+pub mod flow;
 pub mod geom;
+mod grid;
+pub mod keymap;
+mod merge;
+mod motion;
+pub mod planner;
+mod scroll;
 
 pub use geom::{FrameBuf, FrameRef, Rect};

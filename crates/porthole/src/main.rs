@@ -1,1 +1,105 @@
-fn main() {}
+//! The `porthole` command line: a thin layer over the library crates.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use porthole_agent::{StreamConfig, ViewMode};
+
+#[derive(Parser)]
+#[command(
+    name = "porthole",
+    version,
+    about = "Self-hosted application streaming"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one app in a private X server and stream it to a browser tab.
+    Stream {
+        /// Address to serve the web client and the streaming socket on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Initial screen size; the browser's viewport replaces it when it connects.
+        #[arg(long, default_value = "1280x720", value_parser = parse_size)]
+        size: (u32, u32),
+        /// `app`: the app's windows fill the browser; `desktop`: movable windows on a desktop.
+        #[arg(long, value_enum, default_value_t = View::App)]
+        view: View,
+        /// The application and its arguments.
+        #[arg(required = true, last = true)]
+        app: Vec<String>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum View {
+    App,
+    Desktop,
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32)> {
+    let (w, h) = s
+        .split_once('x')
+        .context("expected WIDTHxHEIGHT, e.g. 1280x720")?;
+    let (w, h): (u32, u32) = (w.parse().context("width")?, h.parse().context("height")?);
+    if !(64..=8192).contains(&w) || !(64..=8192).contains(&h) {
+        bail!("screen size must be between 64x64 and 8192x8192");
+    }
+    Ok((w, h))
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PORTHOLE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("porthole: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Stream {
+            listen,
+            size,
+            view,
+            app,
+        } => {
+            let config = StreamConfig {
+                listen,
+                width: size.0,
+                height: size.1,
+                view: match view {
+                    View::App => ViewMode::App,
+                    View::Desktop => ViewMode::Desktop,
+                },
+                command: app,
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let status = runtime.block_on(porthole_agent::run_stream(config))?;
+            Ok(if status.success() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}

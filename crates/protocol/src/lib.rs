@@ -209,7 +209,11 @@ impl ClientMessage {
                 height,
                 codecs,
             } => {
-                w.u8(0x01).u16(*version).u16(*width).u16(*height).u32(*codecs);
+                w.u8(0x01)
+                    .u16(*version)
+                    .u16(*width)
+                    .u16(*height)
+                    .u32(*codecs);
             }
             Self::FrameAck { frame_id } => {
                 w.u8(0x02).u32(*frame_id);

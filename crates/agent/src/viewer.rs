@@ -1,0 +1,262 @@
+//! One browser connection: the handshake, input from the browser to X, and the
+//! pump's messages back. A malformed message closes this connection only.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use porthole_engine::keymap::keysym_for_key;
+use porthole_protocol::{ClientMessage, ServerMessage, CODEC_H264, PROTOCOL_VERSION};
+use porthole_x11::{Display, Input};
+use tokio::sync::mpsc;
+
+use crate::pump::{PumpInput, ViewerId};
+
+/// WebSocket close codes (RFC 6455).
+const CLOSE_PROTOCOL_ERROR: u16 = 1002;
+const CLOSE_UNSUPPORTED: u16 = 1003;
+const CLOSE_NORMAL: u16 = 1000;
+
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What every connection of one display shares.
+pub struct Session {
+    pub name: String,
+    pub display: Arc<Display>,
+    pub pump: Sender<PumpInput>,
+    pub clipboard_limit: usize,
+    next_viewer: AtomicU64,
+    /// Tells connected viewers the session is over.
+    pub ended: tokio::sync::watch::Receiver<Option<String>>,
+}
+
+impl Session {
+    pub fn new(
+        name: String,
+        display: Arc<Display>,
+        pump: Sender<PumpInput>,
+        ended: tokio::sync::watch::Receiver<Option<String>>,
+    ) -> Self {
+        Self {
+            name,
+            display,
+            pump,
+            clipboard_limit: 256 * 1024,
+            next_viewer: AtomicU64::new(1),
+            ended,
+        }
+    }
+
+    fn to_pump(&self, input: PumpInput) {
+        // The pump only stops when the session shuts down; a lost message is harmless then.
+        let _ = self.pump.send(input);
+    }
+}
+
+enum Close {
+    Normal(String),
+    ProtocolError(String),
+}
+
+pub async fn serve(mut socket: WebSocket, session: Arc<Session>) {
+    let viewer = session.next_viewer.fetch_add(1, Ordering::Relaxed);
+    let outcome = run(&mut socket, &session, viewer).await;
+    session.to_pump(PumpInput::Leave { viewer });
+    let (code, reason) = match outcome {
+        Ok(Close::Normal(reason)) => (CLOSE_NORMAL, reason),
+        Ok(Close::ProtocolError(reason)) => {
+            tracing::warn!(viewer, %reason, "closing a viewer connection: protocol error");
+            (CLOSE_PROTOCOL_ERROR, reason)
+        }
+        Err(err) => {
+            tracing::debug!(viewer, "viewer connection ended: {err:#}");
+            return;
+        }
+    };
+    if code == CLOSE_NORMAL {
+        let goodbye = ServerMessage::Goodbye {
+            reason: reason.clone(),
+        }
+        .encode();
+        let _ = socket.send(Message::Binary(goodbye.into())).await;
+    }
+    let frame = CloseFrame {
+        code,
+        reason: reason.chars().take(100).collect::<String>().into(),
+    };
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
+async fn run(socket: &mut WebSocket, session: &Session, viewer: ViewerId) -> anyhow::Result<Close> {
+    let hello = match tokio::time::timeout(HELLO_TIMEOUT, socket.recv()).await {
+        Err(_) => return Ok(Close::ProtocolError("no Hello within 10 s".into())),
+        Ok(None) => anyhow::bail!("closed before Hello"),
+        Ok(Some(message)) => message?,
+    };
+    let (width, height, codecs) = match decode(&hello) {
+        Ok(ClientMessage::Hello {
+            version,
+            width,
+            height,
+            codecs,
+        }) if version == PROTOCOL_VERSION => (width, height, codecs),
+        Ok(ClientMessage::Hello { version, .. }) => {
+            let reason = format!("protocol version {version} is not supported (this agent speaks {PROTOCOL_VERSION})");
+            let goodbye = ServerMessage::Goodbye {
+                reason: reason.clone(),
+            }
+            .encode();
+            socket.send(Message::Binary(goodbye.into())).await?;
+            return Ok(Close::ProtocolError(reason));
+        }
+        Ok(_) => {
+            return Ok(Close::ProtocolError(
+                "the first message must be Hello".into(),
+            ))
+        }
+        Err(reason) => return Ok(Close::ProtocolError(reason)),
+    };
+    let server_hello = ServerMessage::ServerHello {
+        version: PROTOCOL_VERSION,
+        session: session.name.clone(),
+    };
+    socket
+        .send(Message::Binary(server_hello.encode().into()))
+        .await?;
+    if width > 0 && height > 0 {
+        resize(session, width, height);
+    }
+
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Bytes>();
+    session.to_pump(PumpInput::Join {
+        viewer,
+        h264: codecs & CODEC_H264 != 0,
+        out: out_tx,
+    });
+    let mut ended = session.ended.clone();
+    loop {
+        tokio::select! {
+            outgoing = out_rx.recv() => match outgoing {
+                Some(bytes) => socket.send(Message::Binary(bytes)).await?,
+                None => return Ok(Close::Normal("the session ended".into())),
+            },
+            incoming = socket.recv() => {
+                let Some(message) = incoming else { anyhow::bail!("the browser closed the connection") };
+                let message = message?;
+                if let Message::Close(_) = message {
+                    anyhow::bail!("the browser closed the connection");
+                }
+                if matches!(message, Message::Ping(_) | Message::Pong(_)) {
+                    continue;
+                }
+                match decode(&message) {
+                    Ok(message) => {
+                        if let Some(reply) = handle(session, viewer, message) {
+                            socket.send(Message::Binary(reply.encode().into())).await?;
+                        }
+                    }
+                    Err(reason) => return Ok(Close::ProtocolError(reason)),
+                }
+            }
+            changed = ended.changed() => {
+                let reason = ended.borrow().clone();
+                if changed.is_err() || reason.is_some() {
+                    return Ok(Close::Normal(reason.unwrap_or_else(|| "the session ended".into())));
+                }
+            }
+        }
+    }
+}
+
+fn decode(message: &Message) -> Result<ClientMessage, String> {
+    match message {
+        Message::Binary(bytes) => ClientMessage::decode(bytes).map_err(|e| e.to_string()),
+        Message::Text(_) => Err(format!(
+            "text messages are not part of the protocol (close {CLOSE_UNSUPPORTED})"
+        )),
+        _ => Err("unexpected WebSocket control message".into()),
+    }
+}
+
+/// Applies one browser message; returns a direct reply, if any.
+fn handle(session: &Session, viewer: ViewerId, message: ClientMessage) -> Option<ServerMessage> {
+    let display = &session.display;
+    let input = display.input();
+    let result = match message {
+        ClientMessage::Hello { .. } => Ok(()),
+        ClientMessage::FrameAck { frame_id } => {
+            session.to_pump(PumpInput::Ack { viewer, frame_id });
+            Ok(())
+        }
+        ClientMessage::PointerMove { x, y } => input.pointer_move(x.into(), y.into()),
+        ClientMessage::PointerButton {
+            button,
+            pressed,
+            x,
+            y,
+        } => input
+            .pointer_move(x.into(), y.into())
+            .and_then(|()| input.button(button, pressed)),
+        ClientMessage::Wheel { dx, dy } => wheel(input, dx, dy),
+        ClientMessage::Key { pressed, code, key } => match keysym_for_key(&code, &key) {
+            Some(keysym) => input.key(keysym, pressed),
+            None => Ok(()),
+        },
+        ClientMessage::Text { text } => input.type_text(&text),
+        ClientMessage::Resize { width, height } => {
+            resize(session, width, height);
+            Ok(())
+        }
+        ClientMessage::ClipboardSet { text } => {
+            display.set_clipboard(&truncate_utf8(&text, session.clipboard_limit))
+        }
+        ClientMessage::ReleaseAll => input.release_all(),
+        ClientMessage::Ping { timestamp } => return Some(ServerMessage::Pong { timestamp }),
+        ClientMessage::RefreshRequest => {
+            session.to_pump(PumpInput::Refresh);
+            Ok(())
+        }
+        ClientMessage::FocusWindow { window } => display.focus(window),
+    };
+    if let Err(err) = result {
+        tracing::warn!(viewer, "input from the browser failed: {err:#}");
+    }
+    None
+}
+
+/// X wheel notches are button clicks: 4/5 vertical, 6/7 horizontal.
+fn wheel(input: &Input, dx: i16, dy: i16) -> anyhow::Result<()> {
+    let clicks = [(dy, 4u8, 5u8), (dx, 6, 7)];
+    for (delta, negative, positive) in clicks {
+        let button = if delta < 0 { negative } else { positive };
+        for _ in 0..delta.unsigned_abs().min(20) {
+            input.button(button, true)?;
+            input.button(button, false)?;
+        }
+    }
+    Ok(())
+}
+
+fn resize(session: &Session, width: u16, height: u16) {
+    let (width, height) = (
+        u32::from(width).clamp(64, 8192),
+        u32::from(height).clamp(64, 8192),
+    );
+    if let Err(err) = session.display.resize(width, height) {
+        tracing::warn!(width, height, "cannot resize the screen: {err:#}");
+    }
+}
+
+fn truncate_utf8(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_owned();
+    }
+    let mut end = limit;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs every system package Porthole builds, runs and tests with (Debian 12).
+# Idempotent: packages already present are skipped quickly.
+set -euo pipefail
+
+PACKAGES=(
+  # X server that can change size, and the apps of the default image / benchmarks
+  xserver-xorg-core xserver-xorg-video-dummy x11-xserver-utils x11-utils
+  xterm ffmpeg fonts-dejavu-core
+  # codecs built from source by cargo (openh264's assembly)
+  cmake nasm
+  # sandboxing
+  bubblewrap
+  # browser tests and benchmarks (driven by playwright-core from npm)
+  chromium
+  # test tools
+  xdotool xclip procps
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Node packages for the browser tests and the benchmark (never a downloaded browser).
+cd "$(dirname "$0")/.."
+if [ ! -d node_modules/playwright-core ]; then
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --silent
+fi
