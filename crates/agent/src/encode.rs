@@ -18,9 +18,22 @@ pub struct FrameEncoder {
 }
 
 impl FrameEncoder {
-    pub fn encode(&mut self, frame: FrameRef<'_>, ops: &[Op]) -> Vec<WireRect> {
+    /// Encodes `ops` in order. Rects that could not be encoded are passed to
+    /// `failed`, so the planner can repaint them exactly later.
+    pub fn encode(
+        &mut self,
+        frame: FrameRef<'_>,
+        ops: &[Op],
+        mut failed: impl FnMut(Rect),
+    ) -> Vec<WireRect> {
         ops.iter()
-            .filter_map(|op| self.encode_op(frame, op))
+            .filter_map(|op| {
+                let encoded = self.encode_op(frame, op);
+                if encoded.is_none() {
+                    failed(op.rect());
+                }
+                encoded
+            })
             .collect()
     }
 
@@ -54,7 +67,7 @@ impl FrameEncoder {
     }
 
     /// A video rect with new geometry gets a new encoder (and so a keyframe).
-    /// A failing encoder drops the rect; the engine's lossless refresh repairs the area later.
+    /// A failing encoder is dropped; the next video rect starts a new one with a keyframe.
     fn encode_video(&mut self, frame: FrameRef<'_>, rect: Rect, keyframe: bool) -> Option<Vec<u8>> {
         let fresh = !matches!(&self.video, Some((current, _)) if *current == rect);
         if fresh {

@@ -286,7 +286,8 @@ impl Pump {
         if ops.is_empty() {
             return;
         }
-        let rects = self.encoder.encode(frame, &ops);
+        let planner = &mut self.planner;
+        let rects = self.encoder.encode(frame, &ops, |rect| planner.invalidate(rect));
         let frame_id = self.next_frame_id;
         self.next_frame_id = self.next_frame_id.wrapping_add(1);
         let message = encode(&ServerMessage::Frame { frame_id, rects });

@@ -7,7 +7,10 @@ use png::{BitDepth, ColorType, DeflateCompression, Filter};
 /// Encodes `rect` of `frame` as a PNG of `rect.w` x `rect.h` pixels, pixel-exact.
 pub fn encode_png(frame: FrameRef<'_>, rect: Rect) -> Vec<u8> {
     check_rect(&frame, rect);
-    match index_colours(frame, rect) {
+    let t = std::time::Instant::now();
+    let r = index_colours(frame, rect);
+    eprintln!("BENCH index {:.3}", t.elapsed().as_secs_f64()*1000.0);
+    match r {
         Some(indexed) => encode_indexed(rect, &indexed),
         None => encode_rgb(frame, rect),
     }
@@ -37,15 +40,14 @@ fn index_colours(frame: FrameRef<'_>, rect: Rect) -> Option<Indexed> {
     let mut keys = [EMPTY; SLOTS];
     let mut values = [0u8; SLOTS];
     let mut palette = Vec::with_capacity(256 * 3);
-    let mut indices = Vec::with_capacity(rect.area() as usize);
-    // Screen content is mostly runs of one colour: remembering the last pixel skips most lookups.
-    let mut last_key = EMPTY;
-    let mut last_index = 0u8;
-    for y in rect.y..rect.bottom() {
-        for px in frame.row(y, rect.x, rect.right()).chunks_exact(4) {
-            let key = u32::from_le_bytes([px[0], px[1], px[2], 0]);
-            if key != last_key {
-                let mut slot = (key.wrapping_mul(0x9E37_79B1) >> 23) as usize;
+    let mut indices = vec![0u8; rect.area() as usize];
+    for (y, out_row) in (rect.y..rect.bottom()).zip(indices.chunks_exact_mut(rect.w as usize)) {
+        for (px, out) in frame.row(y, rect.x, rect.right()).chunks_exact(4).zip(out_row) {
+            let key = u32::from_le_bytes([px[0], px[1], px[2], px[3]]) & 0xff_ffff;
+            let mut slot = (key.wrapping_mul(0x9E37_79B1) >> 23) as usize;
+            // Nearly always true once the colours are known: a well-predicted branch, where
+            // a "same as the last pixel" test mispredicts on every glyph edge.
+            if keys[slot] != key {
                 loop {
                     if keys[slot] == key {
                         break;
@@ -61,10 +63,8 @@ fn index_colours(frame: FrameRef<'_>, rect: Rect) -> Option<Indexed> {
                     }
                     slot = (slot + 1) % SLOTS;
                 }
-                last_key = key;
-                last_index = values[slot];
             }
-            indices.push(last_index);
+            *out = values[slot];
         }
     }
     Some(Indexed { indices, palette })
@@ -81,6 +81,7 @@ fn palette_depth(colours: usize) -> BitDepth {
 }
 
 fn encode_indexed(rect: Rect, indexed: &Indexed) -> Vec<u8> {
+    let t = std::time::Instant::now();
     let depth = palette_depth(indexed.palette.len() / 3);
     let bits = depth as usize;
     let w = rect.w as usize;
@@ -102,14 +103,15 @@ fn encode_indexed(rect: Rect, indexed: &Indexed) -> Vec<u8> {
         }
         packed
     };
+    eprintln!("BENCH pack {:.3}", t.elapsed().as_secs_f64()*1000.0);
     write_png(rect.w, rect.h, ColorType::Indexed, depth, Some(&indexed.palette), INDEXED_SETTINGS, &packed)
 }
 
 fn encode_rgb(frame: FrameRef<'_>, rect: Rect) -> Vec<u8> {
-    let mut rgb = Vec::with_capacity(rect.area() as usize * 3);
-    for y in rect.y..rect.bottom() {
-        for px in frame.row(y, rect.x, rect.right()).chunks_exact(4) {
-            rgb.extend_from_slice(&[px[2], px[1], px[0]]);
+    let mut rgb = vec![0u8; rect.area() as usize * 3];
+    for (y, out_row) in (rect.y..rect.bottom()).zip(rgb.chunks_exact_mut(rect.w as usize * 3)) {
+        for (px, out) in frame.row(y, rect.x, rect.right()).chunks_exact(4).zip(out_row.chunks_exact_mut(3)) {
+            out.copy_from_slice(&[px[2], px[1], px[0]]);
         }
     }
     write_png(rect.w, rect.h, ColorType::Rgb, BitDepth::Eight, None, RGB_SETTINGS, &rgb)

@@ -94,14 +94,12 @@ fn luma_row(src: &[u8], dst: &mut [u8]) {
 fn chroma_row(top: &[u8], bottom: &[u8], u: &mut [u8], v: &mut [u8]) {
     let blocks = top.chunks_exact(8).zip(bottom.chunks_exact(8)).zip(u.iter_mut().zip(v.iter_mut()));
     for ((t, bt), (u, v)) in blocks {
-        let word = |s: &[u8], i: usize| u32::from_le_bytes([s[i], s[i + 1], s[i + 2], s[i + 3]]);
-        let (p0, p1, p2, p3) = (word(t, 0), word(t, 4), word(bt, 0), word(bt, 4));
-        // Sum red and blue in separate 16-bit halves at once (4 * 255 fits), green alone.
-        let rb = (p0 & 0xff_00ff) + (p1 & 0xff_00ff) + (p2 & 0xff_00ff) + (p3 & 0xff_00ff);
-        let g = (p0 >> 8 & 0xff) + (p1 >> 8 & 0xff) + (p2 >> 8 & 0xff) + (p3 >> 8 & 0xff);
-        let (b, g, r) = (((rb & 0xffff) + 2) >> 2, (g + 2) >> 2, ((rb >> 16) + 2) >> 2);
-        let (b, g, r) = (b as i16, g as i16, r as i16);
-        // Each row of coefficients sums to 0 so greys get exactly neutral chroma.
+        let avg = |c: usize| -> i16 {
+            ((u16::from(t[c]) + u16::from(t[c + 4]) + u16::from(bt[c]) + u16::from(bt[c + 4]) + 2) >> 2) as i16
+        };
+        let (b, g, r) = (avg(0), avg(1), avg(2));
+        // Each row of coefficients sums to 0 so greys get exactly neutral chroma; the sums
+        // stay within +-28688, inside i16.
         *u = (((112 * b - 26 * r - 86 * g + 128) >> 8) + 128) as u8;
         *v = (((112 * r - 102 * g - 10 * b + 128) >> 8) + 128) as u8;
     }

@@ -55,6 +55,8 @@ pub fn keysym_for_char(c: char) -> u32 {
         '\n' | '\r' => XK_RETURN,
         '\t' => XK_TAB,
         '\u{8}' => XK_BACKSPACE,
+        '\u{1b}' => 0xff1b, // Escape
+        '\u{7f}' => 0xffff, // Delete
         // Latin-1 keysyms equal their code points.
         '\u{20}'..='\u{7e}' | '\u{a0}'..='\u{ff}' => cp,
         // Layouts with a Euro key (us altgr-intl, de, fr, ...) bind the legacy

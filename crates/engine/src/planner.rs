@@ -158,6 +158,16 @@ impl Planner {
         self.video.restart();
     }
 
+    /// The client may not show `rect` as planned (an encoder failed and its op
+    /// was dropped): repaint it exactly at the next plan. Inside the video
+    /// region the repaint waits until the region ends; a broken video stream
+    /// itself needs [`request_full`](Self::request_full).
+    pub fn invalidate(&mut self, rect: Rect) {
+        for i in self.grid.tiles_touching(&rect) {
+            self.tiles[i].lossy_at = Some(Duration::ZERO);
+        }
+    }
+
     /// When `plan` must run even without new damage (lossless refresh of settled lossy areas).
     pub fn next_deadline(&self) -> Option<Duration> {
         if self.full_pending {

@@ -16,7 +16,7 @@ use x11rb::protocol::Event;
 
 use crate::events::{EventHandler, XEvent};
 use crate::keymap::{
-    char_keysym, same_symbol, Keymap, Levels, XK_ISO_LEVEL3_SHIFT, XK_SHIFT_L, XK_SHIFT_R,
+    same_symbol, Keymap, Levels, XK_ISO_LEVEL3_SHIFT, XK_SHIFT_L, XK_SHIFT_R,
 };
 use crate::Conn;
 
@@ -90,7 +90,7 @@ impl Input {
     pub fn type_text(&self, text: &str) -> Result<()> {
         let mut state = self.lock();
         for c in text.chars() {
-            let keysym = char_keysym(c);
+            let keysym = porthole_engine::keymap::keysym_for_char(c);
             self.press(&mut state, keysym)?;
             self.release(&mut state, keysym)?;
         }

@@ -82,7 +82,7 @@ fn typed_characters_arrive_as_their_keysyms() {
         }
     }
     for (c, keysym) in text.chars().zip(&seen) {
-        let expected = porthole_x11::keymap::char_keysym(c);
+        let expected = porthole_engine::keymap::keysym_for_char(c);
         assert!(
             same_symbol(*keysym, expected),
             "{c:?}: saw keysym {keysym:#x}, expected {expected:#x}"

@@ -280,6 +280,24 @@ fn a_photo_is_sent_lossy_then_refreshed_losslessly_when_settled() {
 }
 
 #[test]
+fn an_invalidated_area_is_repainted_exactly_at_the_next_plan() {
+    let mut s = Session::new(256, 256, NO_H264);
+    let full = s.full();
+    text(&mut s.screen, full, 2);
+    s.plan_at(MS(5000), &[]);
+    s.client.pixels[..4 * 10].fill(0); // the op painting the top-left tile was lost
+    s.planner.invalidate(Rect::new(0, 0, 10, 1));
+    assert!(s.planner.next_deadline().is_some_and(|at| at <= s.now));
+    assert_eq!(
+        s.plan_after(1, &[]),
+        vec![Op::Lossless {
+            rect: Rect::new(0, 0, 64, 64)
+        }]
+    );
+    assert!(s.client_is_exact());
+}
+
+#[test]
 fn a_lossy_area_that_keeps_changing_postpones_its_refresh() {
     let mut s = Session::new(256, 256, NO_H264);
     s.plan_at(MS(0), &[]);
