@@ -88,6 +88,23 @@ function recordFirstFrame() {
   requestAnimationFrame(poll);
 }
 
+// Runs in the page before the client: notes when the first Frame message (type 0x81)
+// arrives after an armed keystroke, which splits the latency into agent + network
+// (keydown -> frame arrives) and client (arrives -> pixels seen).
+function recordFrameArrival() {
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('message', (e) => {
+        const L = window.__lat;
+        if (L?.armed && L.keyAt !== null && L.frameAt === null && e.data instanceof ArrayBuffer
+          && new Uint8Array(e.data)[0] === 0x81) L.frameAt = e.timeStamp;
+      });
+    }
+  };
+}
+
 // Runs in the page: a keystroke-to-photon probe. Arm it, press a key; the first
 // animation frame whose canvas pixels (band y0..y1) differ from the armed baseline
 // yields latency = rAF time - keydown event time.
@@ -103,7 +120,7 @@ function installLatencyProbe({ y0, y1 }) {
     ctx.drawImage(src, 0, 0);
     return new Uint32Array(ctx.getImageData(0, y0, src.width, y1 - y0).data.buffer);
   };
-  const L = { armed: false, keyAt: null, result: null, base: null };
+  const L = { armed: false, keyAt: null, frameAt: null, result: null, base: null };
   window.__lat = L;
   window.addEventListener('keydown', (e) => {
     if (L.armed && L.keyAt === null) L.keyAt = e.timeStamp;
@@ -111,6 +128,7 @@ function installLatencyProbe({ y0, y1 }) {
   window.__arm = () => {
     L.base = read();
     L.keyAt = null;
+    L.frameAt = null;
     L.result = null;
     L.armed = true;
   };
@@ -119,7 +137,7 @@ function installLatencyProbe({ y0, y1 }) {
       const cur = read();
       for (let i = 0; i < cur.length; i++) {
         if (cur[i] !== L.base[i]) {
-          L.result = ts - L.keyAt;
+          L.result = { total: ts - L.keyAt, arrival: L.frameAt === null ? null : L.frameAt - L.keyAt };
           L.armed = false;
           break;
         }
@@ -150,16 +168,20 @@ async function measureLatency(page) {
     if (r === null) missed++;
     else samples.push(r);
   }
-  return { samples, missed };
+  const arrivals = samples.map((r) => r.arrival).filter((a) => a !== null);
+  return { samples: samples.map((r) => r.total), arrivalMedian: arrivals.length ? median(arrivals) : undefined, missed };
 }
 
 async function runOnce(browser, name) {
   const context = await browser.newContext({ viewport: { width: W, height: H }, deviceScaleFactor: 1 });
   await context.addInitScript(recordFirstFrame);
+  await context.addInitScript(recordFrameArrival);
   const page = await context.newPage();
   const cdp = await context.newCDPSession(page);
   let wsBytes = 0;
+  let wsMessages = 0;
   cdp.on('Network.webSocketFrameReceived', ({ response }) => {
+    wsMessages++;
     const d = response.payloadData;
     // Binary frames arrive base64-encoded: count the decoded bytes.
     wsBytes += response.opcode === 2
@@ -178,22 +200,28 @@ async function runOnce(browser, name) {
     result.firstFrameS = (firstAt - porthole.spawnedAt) / 1000;
 
     await until(firstAt + SETTLE_S * 1000);
-    const frames = () => page.evaluate(() => window.porthole.stats.framesPainted);
+    const snapshot = async () => ({
+      ticks: serverTicks(porthole.pid), bytes: wsBytes, messages: wsMessages,
+      ...await page.evaluate(() => ({ frames: window.porthole.stats.framesPainted, clientBytes: window.porthole.stats.bytesReceived })),
+    });
     const t0 = Date.now();
-    const start = { ticks: serverTicks(porthole.pid), bytes: wsBytes, frames: await frames() };
+    const start = await snapshot();
     await until(t0 + WINDOW_S * 1000);
-    const end = { ticks: serverTicks(porthole.pid), bytes: wsBytes, frames: await frames() };
+    const end = await snapshot();
     const secs = (Date.now() - t0) / 1000;
     result.kbps = (end.bytes - start.bytes) / 1024 / secs;
     result.cpu = ((end.ticks - start.ticks) / CLK_TCK / secs) * 100;
     result.fps = (end.frames - start.frames) / secs;
+    // Cross-checks, logged only: the client's own byte count and messages per second.
+    result.clientKbps = (end.clientBytes - start.clientBytes) / 1024 / secs;
+    result.messagesPerS = (end.messages - start.messages) / secs;
 
     if (name === 'idle') {
       const session = [porthole.pid, ...descendants(porthole.pid).map((s) => s.pid)];
       result.pssMB = session.reduce((sum, pid) => sum + pssBytes(pid), 0) / 2 ** 20;
-      const { samples, missed } = await measureLatency(page);
+      const { samples, arrivalMedian, missed } = await measureLatency(page);
       if (!samples.length) throw new Error(`no keystroke changed the canvas (${missed} trials)\n${await clientDiag(page)}`);
-      result.latency = { median: median(samples), p95: percentile(samples, 95), n: samples.length, missed };
+      result.latency = { median: median(samples), p95: percentile(samples, 95), arrivalMedian, n: samples.length, missed };
     }
     if (opt['keep-open']) {
       console.log(`keeping ${name} open at ${porthole.url}?scale=1 — press Ctrl+C to go on`);
@@ -215,14 +243,14 @@ function combine(runs) {
   const m = (f) => median(runs.map(f).filter((v) => v !== undefined));
   const out = { workload: runs[0].workload, runs: runs.length, kbps: m((r) => r.kbps), cpu: m((r) => r.cpu), fps: m((r) => r.fps), firstFrameS: m((r) => r.firstFrameS) };
   if (runs[0].latency) {
-    out.latency = { median: m((r) => r.latency.median), p95: m((r) => r.latency.p95), n: runs.reduce((s, r) => s + r.latency.n, 0), missed: runs.reduce((s, r) => s + r.latency.missed, 0) };
+    out.latency = { median: m((r) => r.latency.median), p95: m((r) => r.latency.p95), arrivalMedian: m((r) => r.latency.arrivalMedian), n: runs.reduce((s, r) => s + r.latency.n, 0), missed: runs.reduce((s, r) => s + r.latency.missed, 0) };
     out.pssMB = m((r) => r.pssMB);
   }
   out.teardownErrors = runs.map((r) => r.teardownError).filter(Boolean);
   return out;
 }
 
-const f1 = (v) => (v === undefined || Number.isNaN(v) ? '–' : v < 10 ? v.toFixed(2) : v.toFixed(1));
+const f1 = (v) => (v === undefined || Number.isNaN(v) ? '–' : v < 1 ? v.toFixed(3) : v < 10 ? v.toFixed(2) : v.toFixed(1));
 const mark = (ok) => (ok ? 'pass' : '**FAIL**');
 
 function checks(res) {
@@ -272,7 +300,7 @@ function render(res, chromiumVersion) {
     lines.push(`| ${r.workload} | **Porthole** | **${f1(r.kbps)}** | **${f1(r.cpu)} %** | **${f1(r.fps)}** | **${f1(r.firstFrameS)} s** |`);
     for (const [peer, p] of Object.entries(PEERS)) {
       const q = p[r.workload];
-      lines.push(`| ${r.workload} | ${peer} | ${q.kbps} | ${q.cpu} % | ${q.fps.toFixed(1)} | ${q.first} s |`);
+      lines.push(`| ${r.workload} | ${peer} | ${q.kbps} | ${q.cpu} % | ${q.fps.toFixed(1)} | ${q.first.toFixed(1)} s |`);
     }
   }
   const idle = res.find((r) => r.workload === 'idle');
@@ -280,7 +308,7 @@ function render(res, chromiumVersion) {
     lines.push('', '| idle xterm | keystroke to photon, median | p95 | PSS of X server + server + app |', '|---|---|---|---|');
     lines.push(`| **Porthole** | **${f1(idle.latency.median)} ms** | **${f1(idle.latency.p95)} ms** | **${f1(idle.pssMB)} MB** |`);
     for (const [peer, p] of Object.entries(PEERS)) lines.push(`| ${peer} | ${p.latency.median} ms | ${p.latency.p95} ms | ${p.pssMB} MB |`);
-    lines.push('', `Latency: ${idle.latency.n} samples (letters and Backspace at the idle prompt, ${idle.latency.missed} without a visible change within 2 s), from the page's keydown to the first animation frame whose canvas pixels changed. Porthole's memory is one session with its client connected; the peers' is per session with five at once and no client.`);
+    lines.push('', `Latency: ${idle.latency.n} samples (letters and Backspace at the idle prompt, ${idle.latency.missed} without a visible change within 2 s), from the page's keydown to the first animation frame whose canvas pixels changed; of which keydown to the arrival of the first Frame message (agent and network): median ${f1(idle.latency.arrivalMedian)} ms. Porthole's memory is one session with its client connected; the peers' is per session with five at once and no client.`);
   }
   lines.push('', 'Targets:', '');
   for (const [text, ok] of checks(res)) lines.push(`- ${mark(ok)}: ${text}`);

@@ -15,6 +15,10 @@ PACKAGES=(
   chromium
   # test tools
   xdotool xclip procps
+  # control-plane database for the PostgreSQL store tests (scripts/start-postgres.sh)
+  postgresql
+  # sandbox tests probe from inside with python3 (sockets, fork, allocation)
+  python3
 )
 
 missing=()

@@ -257,10 +257,10 @@ export async function launchBrowser() {
 }
 
 /**
- * Opens the client in a new context and page, collecting console errors for
- * diagnostics; optionally waits for the first painted frame.
+ * Opens the client in a new context and page (collecting console errors for
+ * diagnostics) and waits for the first painted frame.
  */
-export async function openClient(browser, url, { viewport = { width: 1280, height: 720 }, query = '?scale=1', permissions = [], wait = true } = {}) {
+export async function openClient(browser, url, { viewport = { width: 1280, height: 720 }, query = '?scale=1', permissions = [] } = {}) {
   const context = await browser.newContext({ viewport, deviceScaleFactor: 1 });
   if (permissions.length) await context.grantPermissions(permissions, { origin: new URL(url).origin });
   const page = await context.newPage();
@@ -268,7 +268,7 @@ export async function openClient(browser, url, { viewport = { width: 1280, heigh
   page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') page.consoleLog.push(`${m.type()}: ${m.text()}`); });
   page.on('pageerror', (e) => page.consoleLog.push(`pageerror: ${e.message}`));
   await page.goto(new URL(query, url).href);
-  if (wait) await waitStreaming(page);
+  await waitStreaming(page);
   return page;
 }
 
@@ -386,7 +386,6 @@ export async function session(t, { app, appName, size = '1280x720', view, viewpo
     }
   });
   const appArgs = typeof app === 'function' ? app(tmp) : app;
-  s.appArgs = appArgs;
   s.browser = await launchBrowser();
   s.porthole = await startPorthole({ app: appArgs, size, view, env });
   Object.assign(s, await displayEnv(s.porthole, appName ?? basename(appArgs[0])));

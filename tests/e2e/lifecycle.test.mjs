@@ -94,3 +94,11 @@ test('a malformed message closes only that connection', { timeout: TIMEOUT }, as
   assert.equal(await s.page.evaluate(() => window.porthole.state), 'streaming');
   await keystrokePaints(s.page, [s.page]);
 });
+
+test('stopping porthole also ends processes the app started in their own process group', { timeout: TIMEOUT }, async (t) => {
+  // `timeout` moves itself into a new process group, so it gets no SIGHUP when the
+  // terminal closes (the benchmark's terminal workload does exactly this).
+  const s = await session(t, { app: (tmp) => ['xterm', '-e', 'sh', '-c', `timeout 300 sleep 300 & touch ${tmp}/ready; exec sh`] });
+  await waitFor(() => existsSync(join(s.tmp, 'ready')) && s.porthole.spawned.some((p) => p.comm === 'sleep'), { what: 'the background job to start' });
+  // The after hook SIGTERMs porthole and fails if any process it ever spawned survives.
+});

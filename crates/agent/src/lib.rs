@@ -1,30 +1,38 @@
 //! The streaming agent: owns one X display and serves it to browsers.
 //!
-//! `run_stream` starts a private X server, the app and a window manager, then
-//! serves the web client and the streaming WebSocket until the app exits or
-//! the process is told to stop. Threads: the X event thread (porthole-x11),
-//! the frame pump (capture, plan, encode), and the tokio runtime for sockets.
+//! Two ways to run it:
+//! - `run_stream`: one app, served over TCP to browsers directly (`porthole stream`);
+//! - `run_agent`: inside an instance's sandbox, served over a Unix socket to the
+//!   control plane's gateway, with apps launched on request (`porthole agent`).
+//!
+//! Threads: the X event thread (porthole-x11), the frame pump (capture, plan,
+//! encode), and the tokio runtime for sockets and processes.
 
+mod apps;
 mod assets;
 mod encode;
 mod pump;
 mod viewer;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::serve::ListenerExt;
-use axum::Router;
+use axum::{Json, Router};
 pub use porthole_x11::ViewMode;
 use porthole_x11::{Display, XServer};
-use tokio::process::{Child, Command};
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::process::Child;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::{watch, Mutex};
 
 use crate::pump::{Pump, PumpInput};
 use crate::viewer::Session;
@@ -38,42 +46,95 @@ pub struct StreamConfig {
     pub command: Vec<String>,
 }
 
+pub struct AgentConfig {
+    /// The Unix socket to serve on (inside the instance's runtime directory).
+    pub socket: PathBuf,
+    pub width: u32,
+    pub height: u32,
+    pub view: ViewMode,
+}
+
+/// A running X server with its window manager, event thread and frame pump.
+struct LiveDisplay {
+    name: String,
+    session: Arc<Session>,
+    ended: watch::Sender<Option<String>>,
+    // Dropped last: stopping Xorg ends the event thread and then the pump.
+    xserver: XServer,
+}
+
+impl LiveDisplay {
+    fn start(width: u32, height: u32, view: ViewMode, session_name: String) -> Result<Self> {
+        let xserver = XServer::start(width, height).context("starting the X server")?;
+        let name = xserver.display_name();
+        let (display, x_events) = Display::connect(&name, view)
+            .with_context(|| format!("connecting to X display {name}"))?;
+        let display = Arc::new(display);
+        let mirror = display.mirror().context("setting up screen capture")?;
+
+        let (pump_tx, pump_rx) = std::sync::mpsc::channel();
+        let forward_tx = pump_tx.clone();
+        std::thread::Builder::new()
+            .name("x-events".into())
+            .spawn(move || {
+                for event in x_events {
+                    if forward_tx.send(PumpInput::X(event)).is_err() {
+                        return;
+                    }
+                }
+            })
+            .context("spawning the X event forwarder")?;
+        let pump = Pump::new(display.clone(), mirror);
+        std::thread::Builder::new()
+            .name("frame-pump".into())
+            .spawn(move || pump.run(pump_rx))
+            .context("spawning the frame pump")?;
+
+        let (ended, ended_rx) = watch::channel(None);
+        let session = Arc::new(Session::new(session_name, display, pump_tx, ended_rx));
+        Ok(Self {
+            name,
+            session,
+            ended,
+            xserver,
+        })
+    }
+
+    fn xserver_pid(&self) -> u32 {
+        self.xserver.pid()
+    }
+
+    /// The web client and the streaming socket.
+    fn router(&self) -> Router {
+        Router::new()
+            .route("/ws", get(upgrade))
+            .route("/", get(|| async { assets::serve("") }))
+            .route(
+                "/{*path}",
+                get(|Path(path): Path<String>| async move { assets::serve(&path) }),
+            )
+            .with_state(self.session.clone())
+    }
+
+    /// Tells every viewer why the session is over, and gives them a moment to hear it.
+    async fn end(&self, reason: String) {
+        tracing::info!("{reason}; shutting down");
+        let _ = self.ended.send(Some(reason));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// Streams `config.command` until it exits (its status is returned) or until
 /// SIGINT/SIGTERM (success). Everything started here is stopped before return.
 pub async fn run_stream(config: StreamConfig) -> Result<ExitStatus> {
-    let xserver = XServer::start(config.width, config.height).context("starting the X server")?;
-    let display_name = xserver.display_name();
-    let (display, x_events) = Display::connect(&display_name, config.view)
-        .with_context(|| format!("connecting to X display {display_name}"))?;
-    let display = Arc::new(display);
-    let mirror = display.mirror().context("setting up screen capture")?;
-
-    let (pump_tx, pump_rx) = std::sync::mpsc::channel();
-    let forward_tx = pump_tx.clone();
-    std::thread::Builder::new()
-        .name("x-events".into())
-        .spawn(move || {
-            for event in x_events {
-                if forward_tx.send(PumpInput::X(event)).is_err() {
-                    return;
-                }
-            }
-        })
-        .context("spawning the X event forwarder")?;
-    let pump = Pump::new(display.clone(), mirror);
-    let pump_thread = std::thread::Builder::new()
-        .name("frame-pump".into())
-        .spawn(move || pump.run(pump_rx))
-        .context("spawning the frame pump")?;
-
-    let mut app = spawn_app(&config.command, &display_name)?;
-    let (ended_tx, ended_rx) = tokio::sync::watch::channel(None);
-    let session = Arc::new(Session::new(
+    apps::adopt_orphans()?;
+    let live = LiveDisplay::start(
+        config.width,
+        config.height,
+        config.view,
         session_name(&config.command),
-        display,
-        pump_tx,
-        ended_rx,
-    ));
+    )?;
+    let mut app = apps::spawn(&config.command, &BTreeMap::new(), &live.name)?;
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -87,37 +148,100 @@ pub async fn run_stream(config: StreamConfig) -> Result<ExitStatus> {
         let _ = tcp.set_nodelay(true);
     });
     println!("porthole: streaming {} at {url}", config.command.join(" "));
+    let live_router = live.router();
+    let server = tokio::spawn(async move { axum::serve(listener, live_router).await });
 
-    let router = Router::new()
-        .route("/ws", get(upgrade))
-        .route("/", get(|| async { assets::serve("") }))
-        .route(
-            "/{*path}",
-            get(|Path(path): Path<String>| async move { assets::serve(&path) }),
-        )
-        .with_state(session.clone());
-    let server = tokio::spawn(async move { axum::serve(listener, router).await });
-
-    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut stop = StopSignals::new()?;
     let (status, reason) = tokio::select! {
         status = app.wait() => {
             let status = status.context("waiting for the app")?;
             (status, format!("the application exited ({status})"))
         }
-        _ = sigterm.recv() => (ExitStatus::default(), "the session was stopped (SIGTERM)".to_owned()),
-        _ = sigint.recv() => (ExitStatus::default(), "the session was stopped (SIGINT)".to_owned()),
+        reason = stop.recv() => (ExitStatus::default(), reason),
     };
-    tracing::info!("{reason}; shutting down");
-    let _ = ended_tx.send(Some(reason));
-    stop_app(&mut app).await;
-    // Give viewers a moment to receive their Goodbye before the socket goes.
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    live.end(reason).await;
+    apps::stop(&mut app).await;
+    apps::kill_descendants(&[live.xserver_pid()]);
     server.abort();
-    drop(session);
-    drop(pump_thread);
-    drop(xserver);
     Ok(status)
+}
+
+/// Serves one instance's display on a Unix socket until SIGINT/SIGTERM.
+/// `POST /launch` starts an app; `GET /health` answers once the display is up.
+pub async fn run_agent(config: AgentConfig) -> Result<()> {
+    apps::adopt_orphans()?;
+    let live = LiveDisplay::start(config.width, config.height, config.view, "instance".into())?;
+    let _ = std::fs::remove_file(&config.socket);
+    let listener = tokio::net::UnixListener::bind(&config.socket)
+        .with_context(|| format!("listening on {}", config.socket.display()))?;
+    let launcher = Arc::new(Launcher {
+        display: live.name.clone(),
+        apps: Mutex::new(Vec::new()),
+    });
+    let control = Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/launch", post(launch))
+        .with_state(launcher.clone());
+    let router = live.router().merge(control);
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    tracing::info!(socket = %config.socket.display(), display = %live.name, "agent ready");
+
+    let reason = StopSignals::new()?.recv().await;
+    live.end(reason).await;
+    for app in launcher.apps.lock().await.iter_mut() {
+        apps::stop(app).await;
+    }
+    apps::kill_descendants(&[live.xserver_pid()]);
+    server.abort();
+    let _ = std::fs::remove_file(&config.socket);
+    Ok(())
+}
+
+struct Launcher {
+    display: String,
+    apps: Mutex<Vec<Child>>,
+}
+
+#[derive(serde::Deserialize)]
+struct LaunchRequest {
+    command: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+}
+
+async fn launch(
+    State(launcher): State<Arc<Launcher>>,
+    Json(request): Json<LaunchRequest>,
+) -> (StatusCode, String) {
+    match apps::spawn(&request.command, &request.env, &launcher.display) {
+        Ok(child) => {
+            let pid = child.id().unwrap_or_default();
+            launcher.apps.lock().await.push(child);
+            (StatusCode::OK, pid.to_string())
+        }
+        Err(err) => (StatusCode::BAD_REQUEST, format!("{err:#}")),
+    }
+}
+
+struct StopSignals {
+    term: Signal,
+    int: Signal,
+}
+
+impl StopSignals {
+    fn new() -> Result<Self> {
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        })
+    }
+
+    async fn recv(&mut self) -> String {
+        tokio::select! {
+            _ = self.term.recv() => "the session was stopped (SIGTERM)".to_owned(),
+            _ = self.int.recv() => "the session was stopped (SIGINT)".to_owned(),
+        }
+    }
 }
 
 async fn upgrade(State(session): State<Arc<Session>>, ws: WebSocketUpgrade) -> Response {
@@ -130,34 +254,4 @@ fn session_name(command: &[String]) -> String {
         .first()
         .and_then(|c| std::path::Path::new(c).file_name())
         .map_or_else(|| "app".to_owned(), |n| n.to_string_lossy().into_owned())
-}
-
-/// The app runs in its own process group so that stopping it reaches its children too.
-fn spawn_app(command: &[String], display: &str) -> Result<Child> {
-    let (program, args) = command.split_first().context("no app command given")?;
-    Command::new(program)
-        .args(args)
-        .env("DISPLAY", display)
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {program}"))
-}
-
-async fn stop_app(app: &mut Child) {
-    if let Some(pid) = app.id() {
-        let group = rustix::process::Pid::from_raw(pid as i32);
-        if let Some(group) = group {
-            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::TERM);
-        }
-        if tokio::time::timeout(std::time::Duration::from_secs(2), app.wait())
-            .await
-            .is_err()
-        {
-            let _ = app.kill().await;
-        }
-        if let Some(group) = group {
-            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-        }
-    }
 }

@@ -149,6 +149,7 @@ impl Pump {
     fn handle_x(&mut self, event: XEvent) {
         match event {
             XEvent::Damage(rect) => {
+                tracing::trace!(?rect, "damage");
                 if !self.viewers.is_empty() {
                     self.damage.push(rect);
                 }
@@ -287,9 +288,12 @@ impl Pump {
             return;
         }
         let planner = &mut self.planner;
-        let rects = self.encoder.encode(frame, &ops, |rect| planner.invalidate(rect));
+        let rects = self
+            .encoder
+            .encode(frame, &ops, |rect| planner.invalidate(rect));
         let frame_id = self.next_frame_id;
         self.next_frame_id = self.next_frame_id.wrapping_add(1);
+        tracing::trace!(frame_id, ops = ops.len(), damage = damage.len(), "frame");
         let message = encode(&ServerMessage::Frame { frame_id, rects });
         for viewer in self.viewers.values_mut() {
             viewer.gate.on_sent(frame_id, now);

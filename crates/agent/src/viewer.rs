@@ -202,6 +202,10 @@ fn handle(session: &Session, viewer: ViewerId, message: ClientMessage) -> Option
             .and_then(|()| input.button(button, pressed)),
         ClientMessage::Wheel { dx, dy } => wheel(input, dx, dy),
         ClientMessage::Key { pressed, code, key } => match keysym_for_key(&code, &key) {
+            Some(keysym) if pressed => {
+                tracing::trace!(keysym, "key press");
+                input.key(keysym, pressed)
+            }
             Some(keysym) => input.key(keysym, pressed),
             None => Ok(()),
         },

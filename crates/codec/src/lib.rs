@@ -18,8 +18,22 @@ pub use porthole_engine::{FrameRef, Rect};
 /// Panics unless `rect` is non-empty and inside `frame` (and the frame's buffer covers it).
 fn check_rect(frame: &FrameRef<'_>, rect: Rect) {
     assert!(!rect.is_empty(), "empty rect {rect:?}");
-    assert!(frame.bounds().contains(&rect), "rect {rect:?} outside {}x{} frame", frame.width, frame.height);
-    assert!(frame.stride >= frame.width as usize * 4, "stride {} < width {} * 4", frame.stride, frame.width);
+    assert!(
+        frame.bounds().contains(&rect),
+        "rect {rect:?} outside {}x{} frame",
+        frame.width,
+        frame.height
+    );
+    assert!(
+        frame.stride >= frame.width as usize * 4,
+        "stride {} < width {} * 4",
+        frame.stride,
+        frame.width
+    );
     let needed = (rect.bottom() as usize - 1) * frame.stride + rect.right() as usize * 4;
-    assert!(frame.pixels.len() >= needed, "frame buffer {} bytes, rect {rect:?} needs {needed}", frame.pixels.len());
+    assert!(
+        frame.pixels.len() >= needed,
+        "frame buffer {} bytes, rect {rect:?} needs {needed}",
+        frame.pixels.len()
+    );
 }

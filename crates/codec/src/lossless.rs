@@ -7,10 +7,7 @@ use png::{BitDepth, ColorType, DeflateCompression, Filter};
 /// Encodes `rect` of `frame` as a PNG of `rect.w` x `rect.h` pixels, pixel-exact.
 pub fn encode_png(frame: FrameRef<'_>, rect: Rect) -> Vec<u8> {
     check_rect(&frame, rect);
-    let t = std::time::Instant::now();
-    let r = index_colours(frame, rect);
-    eprintln!("BENCH index {:.3}", t.elapsed().as_secs_f64()*1000.0);
-    match r {
+    match index_colours(frame, rect) {
         Some(indexed) => encode_indexed(rect, &indexed),
         None => encode_rgb(frame, rect),
     }
@@ -19,9 +16,21 @@ pub fn encode_png(frame: FrameRef<'_>, rect: Rect) -> Vec<u8> {
 /// Encodes a cursor image (`rgba`: `width` x `height` pixels, R, G, B, A bytes, unpremultiplied)
 /// as an RGBA PNG for a CSS `cursor: url(...)`.
 pub fn encode_cursor_png(width: u32, height: u32, rgba: &[u8]) -> Vec<u8> {
-    assert_eq!(rgba.len(), width as usize * height as usize * 4, "cursor {width}x{height} needs width*height*4 bytes");
+    assert_eq!(
+        rgba.len(),
+        width as usize * height as usize * 4,
+        "cursor {width}x{height} needs width*height*4 bytes"
+    );
     // Cursors are tiny and sent once per shape: spend the time on the smallest file.
-    write_png(width, height, ColorType::Rgba, BitDepth::Eight, None, CURSOR_SETTINGS, rgba)
+    write_png(
+        width,
+        height,
+        ColorType::Rgba,
+        BitDepth::Eight,
+        None,
+        CURSOR_SETTINGS,
+        rgba,
+    )
 }
 
 /// The rect as one palette index byte per pixel, plus the palette (RGB triples).
@@ -42,7 +51,11 @@ fn index_colours(frame: FrameRef<'_>, rect: Rect) -> Option<Indexed> {
     let mut palette = Vec::with_capacity(256 * 3);
     let mut indices = vec![0u8; rect.area() as usize];
     for (y, out_row) in (rect.y..rect.bottom()).zip(indices.chunks_exact_mut(rect.w as usize)) {
-        for (px, out) in frame.row(y, rect.x, rect.right()).chunks_exact(4).zip(out_row) {
+        for (px, out) in frame
+            .row(y, rect.x, rect.right())
+            .chunks_exact(4)
+            .zip(out_row)
+        {
             let key = u32::from_le_bytes([px[0], px[1], px[2], px[3]]) & 0xff_ffff;
             let mut slot = (key.wrapping_mul(0x9E37_79B1) >> 23) as usize;
             // Nearly always true once the colours are known: a well-predicted branch, where
@@ -81,7 +94,6 @@ fn palette_depth(colours: usize) -> BitDepth {
 }
 
 fn encode_indexed(rect: Rect, indexed: &Indexed) -> Vec<u8> {
-    let t = std::time::Instant::now();
     let depth = palette_depth(indexed.palette.len() / 3);
     let bits = depth as usize;
     let w = rect.w as usize;
@@ -92,29 +104,55 @@ fn encode_indexed(rect: Rect, indexed: &Indexed) -> Vec<u8> {
         let per_byte = 8 / bits;
         let row_bytes = w.div_ceil(per_byte);
         let mut packed = vec![0u8; row_bytes * rect.h as usize];
-        for (src, dst) in indexed.indices.chunks_exact(w).zip(packed.chunks_exact_mut(row_bytes)) {
-            for (group, out) in src.chunks(per_byte).zip(dst.iter_mut()) {
-                let mut byte = 0u8;
-                for (i, &index) in group.iter().enumerate() {
-                    byte |= index << (8 - bits * (i + 1));
-                }
-                *out = byte;
+        for (src, dst) in indexed
+            .indices
+            .chunks_exact(w)
+            .zip(packed.chunks_exact_mut(row_bytes))
+        {
+            let pack = |group: &[u8]| group.iter().fold(0u8, |acc, &index| acc << bits | index);
+            let groups = src.chunks_exact(per_byte);
+            let tail = groups.remainder();
+            for (group, out) in groups.zip(dst.iter_mut()) {
+                *out = pack(group);
+            }
+            if !tail.is_empty() {
+                // The short last group still starts at the byte's top bits.
+                dst[row_bytes - 1] = pack(tail) << (bits * (per_byte - tail.len()));
             }
         }
         packed
     };
-    eprintln!("BENCH pack {:.3}", t.elapsed().as_secs_f64()*1000.0);
-    write_png(rect.w, rect.h, ColorType::Indexed, depth, Some(&indexed.palette), INDEXED_SETTINGS, &packed)
+    write_png(
+        rect.w,
+        rect.h,
+        ColorType::Indexed,
+        depth,
+        Some(&indexed.palette),
+        INDEXED_SETTINGS,
+        &packed,
+    )
 }
 
 fn encode_rgb(frame: FrameRef<'_>, rect: Rect) -> Vec<u8> {
     let mut rgb = vec![0u8; rect.area() as usize * 3];
     for (y, out_row) in (rect.y..rect.bottom()).zip(rgb.chunks_exact_mut(rect.w as usize * 3)) {
-        for (px, out) in frame.row(y, rect.x, rect.right()).chunks_exact(4).zip(out_row.chunks_exact_mut(3)) {
+        for (px, out) in frame
+            .row(y, rect.x, rect.right())
+            .chunks_exact(4)
+            .zip(out_row.chunks_exact_mut(3))
+        {
             out.copy_from_slice(&[px[2], px[1], px[0]]);
         }
     }
-    write_png(rect.w, rect.h, ColorType::Rgb, BitDepth::Eight, None, RGB_SETTINGS, &rgb)
+    write_png(
+        rect.w,
+        rect.h,
+        ColorType::Rgb,
+        BitDepth::Eight,
+        None,
+        RGB_SETTINGS,
+        &rgb,
+    )
 }
 
 // Settings measured on 1280x720 synthetic content (release build, this machine):
@@ -125,9 +163,12 @@ fn encode_rgb(frame: FrameRef<'_>, rect: Rect) -> Vec<u8> {
 // RGB: noisy full-colour content costs 6.7 ms with fdeflate+Adaptive against 22-30 ms
 // at zlib level 1 for 15% fewer bytes; on flat many-colour UI blocks Adaptive was 3.4x
 // smaller than Up or Sub with fdeflate. Full-colour areas should go to JPEG or H.264 anyway.
-const INDEXED_SETTINGS: (DeflateCompression, Filter) = (DeflateCompression::Level(2), Filter::NoFilter);
-const RGB_SETTINGS: (DeflateCompression, Filter) = (DeflateCompression::FdeflateUltraFast, Filter::Adaptive);
-const CURSOR_SETTINGS: (DeflateCompression, Filter) = (DeflateCompression::Level(6), Filter::Adaptive);
+const INDEXED_SETTINGS: (DeflateCompression, Filter) =
+    (DeflateCompression::Level(2), Filter::NoFilter);
+const RGB_SETTINGS: (DeflateCompression, Filter) =
+    (DeflateCompression::FdeflateUltraFast, Filter::Adaptive);
+const CURSOR_SETTINGS: (DeflateCompression, Filter) =
+    (DeflateCompression::Level(6), Filter::Adaptive);
 
 fn write_png(
     width: u32,
@@ -148,8 +189,12 @@ fn write_png(
     encoder.set_deflate_compression(compression);
     encoder.set_filter(filter);
     // Writing to a Vec cannot fail, and the header and data sizes are consistent by construction.
-    let mut writer = encoder.write_header().expect("PNG header for valid parameters");
-    writer.write_image_data(data).expect("PNG data of the declared size");
+    let mut writer = encoder
+        .write_header()
+        .expect("PNG header for valid parameters");
+    writer
+        .write_image_data(data)
+        .expect("PNG data of the declared size");
     writer.finish().expect("PNG finish into a Vec");
     out
 }

@@ -12,11 +12,20 @@ pub fn encode_jpeg(frame: FrameRef<'_>, rect: Rect, quality: u8) -> Vec<u8> {
     let start = rect.y as usize * frame.stride + rect.x as usize * 4;
     let mut out = Vec::with_capacity(rect.area() as usize / 4 + 1024);
     let mut encoder = Encoder::new(&mut out, quality.clamp(1, 100));
-    encoder.set_sampling_factor(if quality < 90 { SamplingFactor::F_2_2 } else { SamplingFactor::F_1_1 });
+    encoder.set_sampling_factor(if quality < 90 {
+        SamplingFactor::F_2_2
+    } else {
+        SamplingFactor::F_1_1
+    });
     // The encoder's fast (AVX2) colour conversion reads only packed rows: hand it the
     // frame directly when the rect's rows are contiguous, else a packed copy of them.
     let result = if frame.stride == row_bytes {
-        encoder.encode(&frame.pixels[start..start + row_bytes * rect.h as usize], w, h, ColorType::Bgra)
+        encoder.encode(
+            &frame.pixels[start..start + row_bytes * rect.h as usize],
+            w,
+            h,
+            ColorType::Bgra,
+        )
     } else {
         let mut packed = Vec::with_capacity(row_bytes * rect.h as usize);
         for y in rect.y..rect.bottom() {

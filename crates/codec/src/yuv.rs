@@ -17,9 +17,18 @@ pub(crate) struct I420 {
 impl I420 {
     /// A picture of the even coded size for a `width` x `height` source.
     pub fn for_source(width: u32, height: u32) -> Self {
-        let (width, height) = (width.next_multiple_of(2) as usize, height.next_multiple_of(2) as usize);
+        let (width, height) = (
+            width.next_multiple_of(2) as usize,
+            height.next_multiple_of(2) as usize,
+        );
         let chroma = width / 2 * (height / 2);
-        Self { width, height, y: vec![0; width * height], u: vec![128; chroma], v: vec![128; chroma] }
+        Self {
+            width,
+            height,
+            y: vec![0; width * height],
+            u: vec![128; chroma],
+            v: vec![128; chroma],
+        }
     }
 
     /// Fills the picture from `rect` of `frame` (`rect` already checked, sized for this picture).
@@ -46,7 +55,11 @@ impl I420 {
         debug_assert_eq!(self.height, rect.h.next_multiple_of(2) as usize);
         let (w, cw) = (self.width, self.width / 2);
         let last_row = rect.bottom() - 1;
-        let rows = self.y.chunks_exact_mut(2 * w).zip(self.u.chunks_exact_mut(cw)).zip(self.v.chunks_exact_mut(cw));
+        let rows = self
+            .y
+            .chunks_exact_mut(2 * w)
+            .zip(self.u.chunks_exact_mut(cw))
+            .zip(self.v.chunks_exact_mut(cw));
         for (pair, ((y_rows, u_row), v_row)) in rows.enumerate() {
             let src_y = rect.y + 2 * pair as u32;
             let top = frame.row(src_y, rect.x, rect.right());
@@ -60,22 +73,38 @@ impl I420 {
 /// Converts two source rows (`src_w` BGRX pixels each) into two luma rows and one row of each
 /// chroma plane. The luma rows are `src_w` rounded up to even; a missing last column repeats.
 #[inline(always)]
-fn convert_row_pair(top: &[u8], bottom: &[u8], y_top: &mut [u8], y_bottom: &mut [u8], u: &mut [u8], v: &mut [u8]) {
+fn convert_row_pair(
+    top: &[u8],
+    bottom: &[u8],
+    y_top: &mut [u8],
+    y_bottom: &mut [u8],
+    u: &mut [u8],
+    v: &mut [u8],
+) {
     luma_row(top, y_top);
     luma_row(bottom, y_bottom);
     let even = top.len() / 8 * 8;
     chroma_row(&top[..even], &bottom[..even], u, v);
     if even < top.len() {
         // Odd width: the last chroma sample covers the last column and its padded copy.
-        let (t, b) = (&top[even..even + 4], &bottom[even..even + 4]);
-        let block = [t, t, b, b].concat();
+        let doubled = |p: &[u8]| {
+            let mut two = [0u8; 8];
+            two[..4].copy_from_slice(&p[even..even + 4]);
+            two[4..].copy_from_slice(&p[even..even + 4]);
+            two
+        };
         let n = even / 8;
-        chroma_row(&block[..4 * 2], &block[8..], &mut u[n..n + 1], &mut v[n..n + 1]);
+        chroma_row(
+            &doubled(top),
+            &doubled(bottom),
+            &mut u[n..=n],
+            &mut v[n..=n],
+        );
     }
 }
 
 /// Luma of each BGRX pixel of `src` into `dst`; an extra `dst` byte (odd width) repeats the last.
-/// Kept as a plain per-pixel loop over 16-bit math so the compiler vectorises it.
+/// A plain per-pixel loop on whole 32-bit pixels, which the compiler vectorises well.
 #[inline(always)]
 fn luma_row(src: &[u8], dst: &mut [u8]) {
     for (px, y) in src.chunks_exact(4).zip(dst.iter_mut()) {
@@ -92,10 +121,14 @@ fn luma_row(src: &[u8], dst: &mut [u8]) {
 /// Chroma of each 2x2 block (two pixels of `top` over two of `bottom`) from its average colour.
 #[inline(always)]
 fn chroma_row(top: &[u8], bottom: &[u8], u: &mut [u8], v: &mut [u8]) {
-    let blocks = top.chunks_exact(8).zip(bottom.chunks_exact(8)).zip(u.iter_mut().zip(v.iter_mut()));
+    let blocks = top
+        .chunks_exact(8)
+        .zip(bottom.chunks_exact(8))
+        .zip(u.iter_mut().zip(v.iter_mut()));
     for ((t, bt), (u, v)) in blocks {
         let avg = |c: usize| -> i16 {
-            ((u16::from(t[c]) + u16::from(t[c + 4]) + u16::from(bt[c]) + u16::from(bt[c + 4]) + 2) >> 2) as i16
+            ((u16::from(t[c]) + u16::from(t[c + 4]) + u16::from(bt[c]) + u16::from(bt[c + 4]) + 2)
+                >> 2) as i16
         };
         let (b, g, r) = (avg(0), avg(1), avg(2));
         // Each row of coefficients sums to 0 so greys get exactly neutral chroma; the sums
@@ -112,7 +145,9 @@ mod tests {
 
     fn solid(w: u32, h: u32, bgrx: [u8; 4]) -> FrameBuf {
         let mut f = FrameBuf::new(w, h);
-        f.pixels.chunks_exact_mut(4).for_each(|p| p.copy_from_slice(&bgrx));
+        f.pixels
+            .chunks_exact_mut(4)
+            .for_each(|p| p.copy_from_slice(&bgrx));
         f
     }
 
@@ -121,19 +156,34 @@ mod tests {
         let y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
         let u = (b - y) / 1.8556;
         let v = (r - y) / 1.5748;
-        [16.0 + y * 219.0 / 255.0, 128.0 + u * 224.0 / 255.0, 128.0 + v * 224.0 / 255.0]
+        [
+            16.0 + y * 219.0 / 255.0,
+            128.0 + u * 224.0 / 255.0,
+            128.0 + v * 224.0 / 255.0,
+        ]
     }
 
     #[test]
     fn colours_match_bt709_limited_range_within_one_step() {
-        let colours = [[0, 0, 0], [255, 255, 255], [0, 0, 255], [0, 255, 0], [255, 0, 0], [30, 140, 220], [128, 128, 128]];
+        let colours = [
+            [0, 0, 0],
+            [255, 255, 255],
+            [0, 0, 255],
+            [0, 255, 0],
+            [255, 0, 0],
+            [30, 140, 220],
+            [128, 128, 128],
+        ];
         for bgr in colours {
             let frame = solid(2, 2, [bgr[0], bgr[1], bgr[2], 0]);
             let mut pic = I420::for_source(2, 2);
             pic.convert(&frame.as_ref(), Rect::new(0, 0, 2, 2));
             let want = reference(f64::from(bgr[0]), f64::from(bgr[1]), f64::from(bgr[2]));
             for (got, want) in [pic.y[3], pic.u[0], pic.v[0]].into_iter().zip(want) {
-                assert!((f64::from(got) - want).abs() <= 1.0, "bgr {bgr:?}: got {got}, want {want:.2}");
+                assert!(
+                    (f64::from(got) - want).abs() <= 1.0,
+                    "bgr {bgr:?}: got {got}, want {want:.2}"
+                );
             }
         }
     }
@@ -153,19 +203,5 @@ mod tests {
         }
         // The padded block is all white, so neutral chroma; the left block is all black too.
         assert_eq!(pic.u, [128, 128, 128, 128]);
-    }
-}
-#[cfg(test)]
-mod scratch_bench {
-    #[test]
-    fn bench_convert() {
-        let mut f = porthole_engine::FrameBuf::new(1280, 720);
-        for (i, p) in f.pixels.iter_mut().enumerate() { *p = (i * 7 % 251) as u8; }
-        let mut pic = super::I420::for_source(1280, 720);
-        let r = porthole_engine::Rect::new(0, 0, 1280, 720);
-        pic.convert(&f.as_ref(), r);
-        let t = std::time::Instant::now();
-        for _ in 0..50 { pic.convert(&f.as_ref(), r); }
-        eprintln!("BENCH convert {:.3} ms", t.elapsed().as_secs_f64() * 1000.0 / 50.0);
     }
 }

@@ -3,7 +3,7 @@
 #[path = "common/synth.rs"]
 mod synth;
 
-use porthole_codec::{encode_cursor_png, encode_jpeg, encode_png, H264Encoder};
+use porthole_codec::{encode_cursor_png, encode_jpeg, encode_png, CodecError, H264Encoder};
 use porthole_engine::{FrameBuf, Rect};
 
 struct DecodedPng {
@@ -25,9 +25,20 @@ fn decode_png(data: &[u8]) -> DecodedPng {
     let palette_len = info.palette.as_ref().map_or(0, |p| p.len() / 3);
     let mut buf = vec![0; reader.output_buffer_size().expect("size")];
     let out = reader.next_frame(&mut buf).expect("PNG data");
-    assert_eq!(out.color_type, png::ColorType::Rgb, "indexed and RGB expand to RGB");
+    assert_eq!(
+        out.color_type,
+        png::ColorType::Rgb,
+        "indexed and RGB expand to RGB"
+    );
     buf.truncate(out.buffer_size());
-    DecodedPng { info_depth, colour, palette_len, rgb: buf, width: out.width, height: out.height }
+    DecodedPng {
+        info_depth,
+        colour,
+        palette_len,
+        rgb: buf,
+        width: out.width,
+        height: out.height,
+    }
 }
 
 fn rect_rgb(frame: &FrameBuf, rect: Rect) -> Vec<u8> {
@@ -51,14 +62,26 @@ fn count_colours(frame: &FrameBuf, rect: Rect) -> usize {
 }
 
 /// Round-trips `rect` of `frame` through PNG and checks the pixels and the chosen format.
-fn assert_png_round_trip(frame: &FrameBuf, rect: Rect, colour: png::ColorType, depth: png::BitDepth) {
+fn assert_png_round_trip(
+    frame: &FrameBuf,
+    rect: Rect,
+    colour: png::ColorType,
+    depth: png::BitDepth,
+) {
     let decoded = decode_png(&encode_png(frame.as_ref(), rect));
     assert_eq!((decoded.width, decoded.height), (rect.w, rect.h));
     assert_eq!((decoded.colour, decoded.info_depth), (colour, depth));
     if colour == png::ColorType::Indexed {
-        assert_eq!(decoded.palette_len, count_colours(frame, rect), "palette holds exactly the colours used");
+        assert_eq!(
+            decoded.palette_len,
+            count_colours(frame, rect),
+            "palette holds exactly the colours used"
+        );
     }
-    assert!(decoded.rgb == rect_rgb(frame, rect), "pixels differ after the round trip");
+    assert!(
+        decoded.rgb == rect_rgb(frame, rect),
+        "pixels differ after the round trip"
+    );
 }
 
 #[test]
@@ -66,15 +89,30 @@ fn png_two_colour_text_is_exact_at_one_bit() {
     let frame = synth::text(203, 67, [220, 220, 220], [0, 0, 40], 0);
     assert_eq!(count_colours(&frame, frame.as_ref().bounds()), 2);
     // A sub-rect with an odd width and offset exercises the bit packing and the stride.
-    assert_png_round_trip(&frame, Rect::new(3, 5, 189, 51), png::ColorType::Indexed, png::BitDepth::One);
-    assert_png_round_trip(&frame, frame.as_ref().bounds(), png::ColorType::Indexed, png::BitDepth::One);
+    assert_png_round_trip(
+        &frame,
+        Rect::new(3, 5, 189, 51),
+        png::ColorType::Indexed,
+        png::BitDepth::One,
+    );
+    assert_png_round_trip(
+        &frame,
+        frame.as_ref().bounds(),
+        png::ColorType::Indexed,
+        png::BitDepth::One,
+    );
 }
 
 #[test]
 fn png_anti_aliased_text_is_exact_at_four_bits() {
     let frame = synth::text(320, 96, [0, 0, 0], [255, 255, 250], 6);
     assert_eq!(count_colours(&frame, frame.as_ref().bounds()), 8);
-    assert_png_round_trip(&frame, frame.as_ref().bounds(), png::ColorType::Indexed, png::BitDepth::Four);
+    assert_png_round_trip(
+        &frame,
+        frame.as_ref().bounds(),
+        png::ColorType::Indexed,
+        png::BitDepth::Four,
+    );
 }
 
 #[test]
@@ -92,7 +130,11 @@ fn png_palette_depth_follows_colour_count() {
     ];
     for (n, colour, depth) in cases {
         let frame = synth::palette_blocks(150, 121, n);
-        assert_eq!(count_colours(&frame, frame.as_ref().bounds()), n as usize, "test content has {n} colours");
+        assert_eq!(
+            count_colours(&frame, frame.as_ref().bounds()),
+            n as usize,
+            "test content has {n} colours"
+        );
         assert_png_round_trip(&frame, frame.as_ref().bounds(), colour, depth);
     }
 }
@@ -106,7 +148,12 @@ fn png_reads_a_sub_rect_of_a_padded_stride() {
     for y in 0..40 {
         padded[y * stride..y * stride + 256].copy_from_slice(&frame.pixels[y * 256..(y + 1) * 256]);
     }
-    let view = porthole_engine::FrameRef { width: 64, height: 40, stride, pixels: &padded };
+    let view = porthole_engine::FrameRef {
+        width: 64,
+        height: 40,
+        stride,
+        pixels: &padded,
+    };
     let rect = Rect::new(10, 7, 33, 21);
     let decoded = decode_png(&encode_png(view, rect));
     assert!(decoded.rgb == rect_rgb(&frame, rect));
@@ -114,18 +161,29 @@ fn png_reads_a_sub_rect_of_a_padded_stride() {
 
 #[test]
 fn cursor_png_keeps_rgba() {
-    let rgba: Vec<u8> = (0..24u32 * 24).flat_map(|i| [(i % 256) as u8, 10, 200, (i * 7 % 256) as u8]).collect();
+    let rgba: Vec<u8> = (0..24u32 * 24)
+        .flat_map(|i| [(i % 256) as u8, 10, 200, (i * 7 % 256) as u8])
+        .collect();
     let data = encode_cursor_png(24, 24, &rgba);
-    let mut reader = png::Decoder::new(std::io::Cursor::new(&data)).read_info().expect("PNG header");
+    let mut reader = png::Decoder::new(std::io::Cursor::new(&data))
+        .read_info()
+        .expect("PNG header");
     let mut buf = vec![0; reader.output_buffer_size().expect("size")];
     let out = reader.next_frame(&mut buf).expect("PNG data");
-    assert_eq!((out.width, out.height, out.color_type), (24, 24, png::ColorType::Rgba));
+    assert_eq!(
+        (out.width, out.height, out.color_type),
+        (24, 24, png::ColorType::Rgba)
+    );
     assert_eq!(&buf[..out.buffer_size()], &rgba[..]);
 }
 
 fn mean_abs_error(a: &[u8], b: &[u8]) -> f64 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(&x, &y)| f64::from(x.abs_diff(y))).sum::<f64>() / a.len() as f64
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| f64::from(x.abs_diff(y)))
+        .sum::<f64>()
+        / a.len() as f64
 }
 
 #[test]
@@ -137,7 +195,10 @@ fn jpeg_q80_decodes_to_the_right_size_and_close_pixels() {
         let mut decoder = jpeg_decoder::Decoder::new(&data[..]);
         let rgb = decoder.decode().expect("JPEG decodes");
         let info = decoder.info().expect("JPEG info");
-        assert_eq!((u32::from(info.width), u32::from(info.height)), (rect.w, rect.h));
+        assert_eq!(
+            (u32::from(info.width), u32::from(info.height)),
+            (rect.w, rect.h)
+        );
         assert_eq!(info.pixel_format, jpeg_decoder::PixelFormat::RGB24);
         let err = mean_abs_error(&rgb, &rect_rgb(&frame, rect));
         assert!(err < 3.0, "mean absolute error {err:.2} for {rect:?}");
@@ -149,7 +210,9 @@ fn jpeg_high_quality_is_closer_than_low_quality() {
     let frame = synth::testsrc(128, 96, 0);
     let rect = frame.as_ref().bounds();
     let error_at = |q| {
-        let rgb = jpeg_decoder::Decoder::new(&encode_jpeg(frame.as_ref(), rect, q)[..]).decode().expect("JPEG decodes");
+        let rgb = jpeg_decoder::Decoder::new(&encode_jpeg(frame.as_ref(), rect, q)[..])
+            .decode()
+            .expect("JPEG decodes");
         mean_abs_error(&rgb, &rect_rgb(&frame, rect))
     };
     assert!(error_at(95) < error_at(30));
@@ -157,7 +220,10 @@ fn jpeg_high_quality_is_closer_than_low_quality() {
 
 /// NAL unit types of an Annex B access unit, asserting it starts with a start code.
 fn nal_types(unit: &[u8]) -> Vec<u8> {
-    assert!(unit.starts_with(&[0, 0, 0, 1]) || unit.starts_with(&[0, 0, 1]), "Annex B start code first");
+    assert!(
+        unit.starts_with(&[0, 0, 0, 1]) || unit.starts_with(&[0, 0, 1]),
+        "Annex B start code first"
+    );
     let mut types = Vec::new();
     let mut i = 0;
     while i + 3 < unit.len() {
@@ -199,16 +265,36 @@ fn h264_keyframes_only_first_and_on_request_and_decodes_well() {
     for t in 0..10 {
         let frame = synth::moving_gradient(160, 90, t);
         let forced = t == 6;
-        let unit = encoder.encode(frame.as_ref(), rect, forced).expect("encode");
+        let unit = encoder
+            .encode(frame.as_ref(), rect, forced)
+            .expect("encode");
         let types = nal_types(&unit);
+        if t == 0 {
+            // SPS right after the first start code: profile_idc 66 with constraint_set1 = constrained baseline.
+            assert_eq!(unit[4] & 0x1f, 7, "SPS first");
+            assert_eq!(
+                (unit[5], unit[6] & 0x40),
+                (66, 0x40),
+                "constrained baseline"
+            );
+        }
         if t == 0 || forced {
             for nal in [7, 8, 5] {
-                assert!(types.contains(&nal), "frame {t}: keyframe has NAL {nal}, got {types:?}");
+                assert!(
+                    types.contains(&nal),
+                    "frame {t}: keyframe has NAL {nal}, got {types:?}"
+                );
             }
         } else {
-            assert!(types.contains(&1) && !types.iter().any(|n| [5, 7, 8].contains(n)), "frame {t}: P-frame only, got {types:?}");
+            assert!(
+                types.contains(&1) && !types.iter().any(|n| [5, 7, 8].contains(n)),
+                "frame {t}: P-frame only, got {types:?}"
+            );
         }
-        let decoded = decoder.decode(&unit).expect("decodes").expect("a picture per access unit");
+        let decoded = decoder
+            .decode(&unit)
+            .expect("decodes")
+            .expect("a picture per access unit");
         let psnr = luma_psnr(&decoded, &frame, rect);
         assert!(psnr > 40.0, "frame {t}: PSNR {psnr:.1} dB");
     }
@@ -218,7 +304,33 @@ fn h264_keyframes_only_first_and_on_request_and_decodes_well() {
 fn h264_rejects_a_rect_of_another_size() {
     let mut encoder = H264Encoder::new(64, 64, 1_000_000, 30.0).expect("encoder");
     let frame = FrameBuf::new(128, 128);
-    assert!(encoder.encode(frame.as_ref(), Rect::new(0, 0, 64, 62), false).is_err());
-    assert!(H264Encoder::new(0, 10, 1_000_000, 30.0).is_err());
-    assert!(H264Encoder::new(4000, 10, 1_000_000, 30.0).is_err());
+    assert!(encoder
+        .encode(frame.as_ref(), Rect::new(0, 0, 64, 62), false)
+        .is_err());
+}
+
+#[test]
+fn h264_rejects_sizes_and_rates_openh264_cannot_encode() {
+    for (w, h) in [(0, 64), (15, 64), (64, 15), (3842, 64), (2162, 2162)] {
+        assert!(
+            matches!(
+                H264Encoder::new(w, h, 1_000_000, 30.0),
+                Err(CodecError::UnsupportedSize { .. })
+            ),
+            "{w}x{h}"
+        );
+    }
+    for (bps, fps) in [(0, 30.0), (1_000_000, 0.0), (1_000_000, f32::NAN)] {
+        assert!(matches!(
+            H264Encoder::new(64, 64, bps, fps),
+            Err(CodecError::InvalidRate { .. })
+        ));
+    }
+    // The smallest accepted size really encodes.
+    let frame = FrameBuf::new(17, 16);
+    let mut encoder = H264Encoder::new(17, 16, 1_000_000, 30.0).expect("encoder");
+    assert!(!encoder
+        .encode(frame.as_ref(), frame.as_ref().bounds(), false)
+        .expect("encode")
+        .is_empty());
 }

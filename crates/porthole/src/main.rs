@@ -1,11 +1,12 @@
 //! The `porthole` command line: a thin layer over the library crates.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use porthole_agent::{StreamConfig, ViewMode};
+use porthole_agent::{AgentConfig, StreamConfig, ViewMode};
 
 #[derive(Parser)]
 #[command(
@@ -35,12 +36,31 @@ enum Command {
         #[arg(required = true, last = true)]
         app: Vec<String>,
     },
+    /// Serve one instance's display on a Unix socket (run inside an instance's sandbox).
+    Agent {
+        /// The Unix socket to serve the streaming protocol and app launches on.
+        #[arg(long)]
+        socket: PathBuf,
+        #[arg(long, default_value = "1280x720", value_parser = parse_size)]
+        size: (u32, u32),
+        #[arg(long, value_enum, default_value_t = View::App)]
+        view: View,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum View {
     App,
     Desktop,
+}
+
+impl From<View> for ViewMode {
+    fn from(view: View) -> Self {
+        match view {
+            View::App => ViewMode::App,
+            View::Desktop => ViewMode::Desktop,
+        }
+    }
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32)> {
@@ -71,6 +91,14 @@ fn main() -> ExitCode {
     }
 }
 
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Stream {
@@ -83,23 +111,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 listen,
                 width: size.0,
                 height: size.1,
-                view: match view {
-                    View::App => ViewMode::App,
-                    View::Desktop => ViewMode::Desktop,
-                },
+                view: view.into(),
                 command: app,
             };
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
-            let status = runtime.block_on(porthole_agent::run_stream(config))?;
+            let status = runtime()?.block_on(porthole_agent::run_stream(config))?;
             Ok(if status.success() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::Agent { socket, size, view } => {
+            let config = AgentConfig {
+                socket,
+                width: size.0,
+                height: size.1,
+                view: view.into(),
+            };
+            runtime()?.block_on(porthole_agent::run_agent(config))?;
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

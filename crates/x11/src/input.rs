@@ -15,9 +15,7 @@ use x11rb::protocol::xtest::ConnectionExt as _;
 use x11rb::protocol::Event;
 
 use crate::events::{EventHandler, XEvent};
-use crate::keymap::{
-    same_symbol, Keymap, Levels, XK_ISO_LEVEL3_SHIFT, XK_SHIFT_L, XK_SHIFT_R,
-};
+use crate::keymap::{same_symbol, Keymap, Levels, XK_ISO_LEVEL3_SHIFT, XK_SHIFT_L, XK_SHIFT_R};
 use crate::Conn;
 
 /// How many spare keycodes we remap at most. Generous on purpose: reusing a keycode soon

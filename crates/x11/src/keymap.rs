@@ -212,7 +212,10 @@ mod tests {
     #[test]
     fn level3_symbol_found_by_either_spelling() {
         assert_eq!(map().find(XK_EURO_SIGN, NONE, true), Some((13, L3)));
-        assert_eq!(map().find(porthole_engine::keymap::keysym_for_char('€'), NONE, true), Some((13, L3)));
+        assert_eq!(
+            map().find(porthole_engine::keymap::keysym_for_char('€'), NONE, true),
+            Some((13, L3))
+        );
     }
 
     #[test]
@@ -222,7 +225,10 @@ mod tests {
 
     #[test]
     fn missing_symbol_is_not_found() {
-        assert_eq!(map().find(porthole_engine::keymap::keysym_for_char('é'), NONE, true), None);
+        assert_eq!(
+            map().find(porthole_engine::keymap::keysym_for_char('é'), NONE, true),
+            None
+        );
     }
 
     #[test]

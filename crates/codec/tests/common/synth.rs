@@ -54,8 +54,17 @@ pub fn text(width: u32, height: u32, fg: [u8; 3], bg: [u8; 3], shades: u32) -> F
             let bitmap = &font[(rng.next() % 64) as usize];
             for (i, &level) in bitmap.iter().enumerate() {
                 if level > 0 {
-                    let colour = if level as u32 > shades { fg } else { blend(u32::from(level)) };
-                    put(&mut frame, col * 8 + i as u32 % 8, row * 16 + i as u32 / 8, colour);
+                    let colour = if level as u32 > shades {
+                        fg
+                    } else {
+                        blend(u32::from(level))
+                    };
+                    put(
+                        &mut frame,
+                        col * 8 + i as u32 % 8,
+                        row * 16 + i as u32 / 8,
+                        colour,
+                    );
                 }
             }
         }
@@ -97,7 +106,16 @@ pub fn palette_blocks(width: u32, height: u32, n: u32) -> FrameBuf {
         for x in 0..width {
             let i = (y / 4 * blocks_per_row + x / 4) % n;
             // Spread the index over all three channels so colours are distinct.
-            put(&mut frame, x, y, [(i * 37 % 256) as u8, (i / 7 * 11 % 256) as u8, (i % 7 * 40 + i / 256) as u8]);
+            put(
+                &mut frame,
+                x,
+                y,
+                [
+                    (i * 37 % 256) as u8,
+                    (i / 7 * 11 % 256) as u8,
+                    (i % 7 * 40 + i / 256) as u8,
+                ],
+            );
         }
     }
     frame
@@ -117,8 +135,15 @@ pub fn testsrc(width: u32, height: u32, t: u32) -> FrameBuf {
                 (((x + y + 5 * t) / 4) % 256) as u8,
             ];
             if y < height / 5 {
-                rgb = [[255, 255, 0], [0, 255, 255], [0, 255, 0], [255, 0, 255], [255, 0, 0], [0, 0, 255], [40, 40, 40]]
-                    [(x * 7 / width) as usize];
+                rgb = [
+                    [255, 255, 0],
+                    [0, 255, 255],
+                    [0, 255, 0],
+                    [255, 0, 255],
+                    [255, 0, 0],
+                    [0, 0, 255],
+                    [40, 40, 40],
+                ][(x * 7 / width) as usize];
             }
             let bx = (t * 8) % width.max(1);
             if x >= bx && x < bx + width / 8 && y > height / 2 && y < height / 2 + height / 8 {

@@ -1,0 +1,37 @@
+//! Porthole's control plane as pure state machines: images, fleets, stacks,
+//! instances (as bookkeeping), sessions, timeouts and scaling. No IO, no
+//! clock, no randomness: time is a parameter, ids come from an [`IdSource`],
+//! and everything the server must do comes back as [`Effect`]s.
+//!
+//! Contract with the server: apply every returned `Vec<Effect>` in order;
+//! after `api::call` (which returns an [`api::Outcome`]) call
+//! [`ControlPlane::take_effects`]; call [`ControlPlane::tick`] periodically
+//! (about once a second); report instance readiness/exits and browser
+//! connections; persist [`ControlPlane::take_changes`] after each mutation.
+
+pub mod api;
+pub mod arn;
+pub mod error;
+pub mod fleet;
+pub mod image;
+pub mod instance;
+pub mod instance_type;
+mod plane;
+mod runtime;
+pub mod scaling;
+pub mod session;
+pub mod stack;
+pub mod time;
+
+pub use arn::{Config, ResourceType};
+pub use error::{DomainError, ErrorKind};
+pub use fleet::{Fleet, FleetState, FleetType, StreamView};
+pub use image::{default_image, Application, Image, ImageRoot};
+pub use instance::{Capacity, Effect, Instance, InstanceState, LaunchSpec};
+pub use instance_type::InstanceType;
+pub use plane::{Change, ControlPlane, IdSource, SequentialIds, MAX_TAGS};
+pub use runtime::DESKTOP_APPLICATION_ID;
+pub use scaling::ScalingPolicy;
+pub use session::{EndReason, Session, SessionState, StreamingGrant};
+pub use stack::Stack;
+pub use time::Timestamp;

@@ -1,0 +1,616 @@
+//! The moving parts: reconciling instances with desired capacity, sessions,
+//! timeouts and scaling. Every entry point returns the effects it produced
+//! (the whole outbox, so nothing is ever left behind).
+
+use crate::error::{DomainError, ErrorKind, Result};
+use crate::fleet::{FleetState, FleetType};
+use crate::instance::{Capacity, Effect, Instance, InstanceState, LaunchSpec};
+use crate::plane::{ControlPlane, DocKind};
+use crate::session::{
+    AuthenticationType, ConnectionState, DisconnectReason, EndReason, Session, SessionState,
+    StreamingGrant, DEFAULT_URL_VALIDITY_SECS, MAX_URL_VALIDITY_SECS,
+};
+use crate::time::Timestamp;
+
+/// ApplicationId that asks for the desktop instead of one application.
+pub const DESKTOP_APPLICATION_ID: &str = "Desktop";
+
+impl ControlPlane {
+    /// Drains the effects produced so far (by `api::call` for instance).
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    /// Brings every fleet's instances in line with its state and capacity.
+    pub fn reconcile(&mut self, now: Timestamp) -> Vec<Effect> {
+        let names: Vec<String> = self.fleets.keys().cloned().collect();
+        for name in names {
+            self.reconcile_fleet(&name, now);
+        }
+        self.take_effects()
+    }
+
+    /// Periodic work: scaling decisions, session timeouts, then reconcile.
+    pub fn tick(&mut self, now: Timestamp) -> Vec<Effect> {
+        self.apply_scaling(now);
+        let live: Vec<String> = self
+            .sessions
+            .values()
+            .filter(|s| s.is_live())
+            .map(|s| s.id.clone())
+            .collect();
+        for id in live {
+            self.check_timeouts(&id, now);
+        }
+        self.reconcile(now)
+    }
+
+    pub fn capacity(&self, fleet: &str) -> Result<Capacity> {
+        let f = self.fleet(fleet)?;
+        let mine = || self.instances.values().filter(|i| i.fleet == fleet);
+        let running = mine().filter(|i| i.state == InstanceState::Running).count() as u32;
+        let in_use = mine().filter(|i| i.in_use()).count() as u32;
+        let pending = mine()
+            .filter(|i| i.state == InstanceState::Pending && i.session.is_none())
+            .count() as u32;
+        let free_in = |states: &[InstanceState]| {
+            mine()
+                .filter(|i| i.session.is_none() && states.contains(&i.state))
+                .count() as u32
+        };
+        let (desired, available) = match f.fleet_type {
+            FleetType::AlwaysOn => (f.desired_instances, free_in(&[InstanceState::Running])),
+            FleetType::OnDemand => (
+                f.desired_instances,
+                free_in(&[InstanceState::Running, InstanceState::Stopped]),
+            ),
+            FleetType::Elastic => {
+                let max = f.max_concurrent_sessions.unwrap_or(0);
+                let slots = if f.state == FleetState::Running {
+                    max.saturating_sub(in_use)
+                } else {
+                    0
+                };
+                (max, slots)
+            }
+        };
+        Ok(Capacity {
+            desired,
+            running,
+            in_use,
+            available,
+            pending,
+            insufficient_capacity_errors: f.insufficient_capacity_errors,
+        })
+    }
+
+    // ---- instances ---------------------------------------------------------
+
+    fn launch_spec(&self, instance: &Instance) -> Option<LaunchSpec> {
+        let fleet = self.fleets.get(&instance.fleet)?;
+        let image = self.images.get(&instance.image_name)?;
+        Some(LaunchSpec {
+            instance_id: instance.id.clone(),
+            fleet: fleet.name.clone(),
+            instance_type: fleet.instance_type(),
+            image: image.name.clone(),
+            root: image.root.clone(),
+            network: fleet.enable_default_internet_access,
+            stream_view: fleet.stream_view,
+        })
+    }
+
+    /// Records a new instance; Pending ones get a LaunchInstance effect.
+    fn add_instance(
+        &mut self,
+        fleet: &str,
+        state: InstanceState,
+        session: Option<String>,
+        now: Timestamp,
+    ) -> Option<String> {
+        let image_name = self.fleets.get(fleet)?.image_name.clone();
+        let id = self.fresh_id("i-");
+        let instance = Instance {
+            id: id.clone(),
+            fleet: fleet.to_owned(),
+            image_name,
+            state,
+            session,
+            created_time: now,
+        };
+        if state == InstanceState::Pending {
+            let spec = self.launch_spec(&instance)?;
+            self.outbox.push(Effect::LaunchInstance(spec));
+        }
+        self.instances.insert(id.clone(), instance);
+        Some(id)
+    }
+
+    /// Stops using an instance: reserved ones just disappear, live ones are
+    /// terminated (once).
+    fn release_instance(&mut self, id: &str) {
+        let Some(instance) = self.instances.get_mut(id) else {
+            return;
+        };
+        match instance.state {
+            InstanceState::Stopped => {
+                self.instances.remove(id);
+            }
+            InstanceState::Terminating => {}
+            InstanceState::Pending | InstanceState::Running => {
+                instance.state = InstanceState::Terminating;
+                self.outbox.push(Effect::TerminateInstance {
+                    instance_id: id.to_owned(),
+                });
+            }
+        }
+    }
+
+    /// Takes an instance out of service, ending its session first if any.
+    fn retire_instance(&mut self, id: &str, reason: EndReason, now: Timestamp) {
+        let session = self.instances.get(id).and_then(|i| i.session.clone());
+        match session {
+            Some(session) if self.sessions.get(&session).is_some_and(Session::is_live) => {
+                self.end_session_inner(&session, reason, now)
+            }
+            _ => self.release_instance(id),
+        }
+    }
+
+    pub(crate) fn reconcile_fleet(&mut self, name: &str, now: Timestamp) {
+        let Some(fleet) = self.fleets.get(name) else {
+            return;
+        };
+        let (state, fleet_type, desired, image) = (
+            fleet.state,
+            fleet.fleet_type,
+            fleet.desired_instances,
+            fleet.image_name.clone(),
+        );
+        let mine = |cp: &ControlPlane| -> Vec<Instance> {
+            cp.instances
+                .values()
+                .filter(|i| i.fleet == name)
+                .cloned()
+                .collect()
+        };
+        match state {
+            FleetState::Stopping | FleetState::Stopped => {
+                for instance in mine(self) {
+                    self.retire_instance(&instance.id, EndReason::FleetStopped, now);
+                }
+                if state == FleetState::Stopping && mine(self).is_empty() {
+                    self.set_fleet_state(name, FleetState::Stopped);
+                }
+                return;
+            }
+            FleetState::Starting | FleetState::Running => {}
+        }
+        if fleet_type != FleetType::Elastic {
+            // A new image reaches free instances at once; busy ones keep the
+            // old image until their session ends.
+            for instance in mine(self) {
+                if instance.is_free() && instance.image_name != image {
+                    self.release_instance(&instance.id);
+                }
+            }
+            let mut live: Vec<Instance> = mine(self)
+                .into_iter()
+                .filter(|i| i.state != InstanceState::Terminating)
+                .collect();
+            let count = live.len() as u32;
+            let fresh_state = match fleet_type {
+                FleetType::OnDemand => InstanceState::Stopped,
+                _ => InstanceState::Pending,
+            };
+            for _ in count..desired {
+                self.add_instance(name, fresh_state, None, now);
+            }
+            if count > desired {
+                // Scale in with the cheapest first: reserved, then booting,
+                // then idle running; newest first. Sessions are never cut.
+                live.retain(Instance::is_free);
+                live.sort_by_key(|i| {
+                    let rank = match i.state {
+                        InstanceState::Stopped => 0,
+                        InstanceState::Pending => 1,
+                        _ => 2,
+                    };
+                    (
+                        rank,
+                        std::cmp::Reverse(i.created_time),
+                        std::cmp::Reverse(i.id.clone()),
+                    )
+                });
+                for instance in live.iter().take((count - desired) as usize) {
+                    self.release_instance(&instance.id);
+                }
+            }
+        }
+        if state == FleetState::Starting {
+            // ALWAYS_ON is RUNNING once its desired instances run; ON_DEMAND
+            // and ELASTIC once capacity is reserved, i.e. right away.
+            let ready = match fleet_type {
+                FleetType::AlwaysOn => {
+                    mine(self)
+                        .iter()
+                        .filter(|i| i.state == InstanceState::Running)
+                        .count() as u32
+                        >= desired
+                }
+                FleetType::OnDemand | FleetType::Elastic => true,
+            };
+            if ready {
+                self.set_fleet_state(name, FleetState::Running);
+            }
+        }
+    }
+
+    fn set_fleet_state(&mut self, name: &str, state: FleetState) {
+        if let Some(f) = self.fleets.get_mut(name) {
+            f.state = state;
+            self.mark(DocKind::Fleet, name);
+        }
+    }
+
+    /// The server reports that an instance booted and can stream.
+    pub fn instance_ready(&mut self, id: &str, now: Timestamp) -> Result<Vec<Effect>> {
+        let instance = self
+            .instances
+            .get_mut(id)
+            .ok_or_else(|| DomainError::not_found("instance", id))?;
+        if instance.state == InstanceState::Pending {
+            instance.state = InstanceState::Running;
+            let (fleet, session) = (instance.fleet.clone(), instance.session.clone());
+            if let Some(s) = session.and_then(|s| self.sessions.get_mut(&s)) {
+                if s.state == SessionState::Pending {
+                    s.state = SessionState::Active;
+                    let sid = s.id.clone();
+                    self.mark(DocKind::Session, &sid);
+                }
+            }
+            self.reconcile_fleet(&fleet, now);
+        }
+        Ok(self.take_effects())
+    }
+
+    /// The server reports that an instance is gone (terminated, crashed or
+    /// failed to boot). Its session, if still live, ends with the reason.
+    pub fn instance_exited(&mut self, id: &str, now: Timestamp) -> Result<Vec<Effect>> {
+        let instance = self
+            .instances
+            .remove(id)
+            .ok_or_else(|| DomainError::not_found("instance", id))?;
+        if let Some(session) = &instance.session {
+            if self.sessions.get(session).is_some_and(Session::is_live) {
+                self.end_session_inner(session, EndReason::InstanceExited, now);
+            }
+        }
+        self.reconcile_fleet(&instance.fleet, now);
+        Ok(self.take_effects())
+    }
+
+    // ---- scaling -----------------------------------------------------------
+
+    fn apply_scaling(&mut self, now: Timestamp) {
+        let decisions: Vec<(String, u32)> = self
+            .fleets
+            .values()
+            .filter(|f| f.state == FleetState::Running && f.fleet_type != FleetType::Elastic)
+            .filter_map(|f| {
+                let policy = f.scaling.as_ref()?;
+                let in_use = self.capacity(&f.name).ok()?.in_use;
+                let new = policy.decide(f.desired_instances, in_use, f.last_scaling_change, now)?;
+                Some((f.name.clone(), new))
+            })
+            .collect();
+        for (name, desired) in decisions {
+            if let Some(f) = self.fleets.get_mut(&name) {
+                f.desired_instances = desired;
+                f.last_scaling_change = Some(now);
+                self.mark(DocKind::Fleet, &name);
+            }
+        }
+    }
+
+    // ---- sessions ----------------------------------------------------------
+
+    fn check_streamable(&self, stack: &str, fleet: &str) -> Result<()> {
+        let s = self.stack(stack)?;
+        let f = self.fleet(fleet)?;
+        if s.fleet.as_deref() != Some(fleet) {
+            return Err(DomainError::combination(format!(
+                "The fleet {fleet} is not associated with the stack {stack}."
+            )));
+        }
+        if f.state != FleetState::Running {
+            return Err(DomainError::new(
+                ErrorKind::ResourceNotAvailable,
+                format!("The fleet {fleet} is {}, not RUNNING.", f.state.as_str()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// CreateStreamingURL's decision; the server signs the grant into a URL.
+    #[allow(clippy::too_many_arguments)] // the operation's own members
+    pub fn create_streaming_url(
+        &self,
+        stack: &str,
+        fleet: &str,
+        user_id: &str,
+        application_id: Option<&str>,
+        validity_secs: Option<u64>,
+        session_context: Option<&str>,
+        now: Timestamp,
+    ) -> Result<StreamingGrant> {
+        let validity = validity_secs.unwrap_or(DEFAULT_URL_VALIDITY_SECS);
+        if !(1..=MAX_URL_VALIDITY_SECS).contains(&validity) {
+            return Err(DomainError::validation(format!(
+                "Validity must be between 1 and {MAX_URL_VALIDITY_SECS} seconds."
+            )));
+        }
+        self.check_streamable(stack, fleet)?;
+        if let Some(app) = application_id {
+            let f = self.fleet(fleet)?;
+            if app == DESKTOP_APPLICATION_ID {
+                if f.stream_view != crate::fleet::StreamView::Desktop {
+                    return Err(DomainError::combination(format!(
+                        "The fleet {fleet} streams applications, not the desktop."
+                    )));
+                }
+            } else if self.image(&f.image_name)?.application(app).is_none() {
+                return Err(DomainError::not_found("application", app));
+            }
+        }
+        Ok(StreamingGrant {
+            stack: stack.to_owned(),
+            fleet: fleet.to_owned(),
+            user_id: user_id.to_owned(),
+            application_id: application_id.map(str::to_owned),
+            session_context: session_context.map(str::to_owned),
+            expires: now.plus_secs(validity),
+        })
+    }
+
+    /// Opening a streaming URL: the user's live session in that stack and
+    /// fleet if there is one (AppStream reconnects), else a new session on a
+    /// free instance. No capacity: ResourceNotAvailable, counted as an
+    /// InsufficientCapacityError.
+    pub fn open_session(
+        &mut self,
+        grant: &StreamingGrant,
+        now: Timestamp,
+    ) -> Result<(Session, Vec<Effect>)> {
+        if now >= grant.expires {
+            return Err(DomainError::not_permitted("The streaming URL has expired."));
+        }
+        self.check_streamable(&grant.stack, &grant.fleet)?;
+        if let Some(existing) = self.sessions.values().find(|s| {
+            s.is_live()
+                && s.user_id == grant.user_id
+                && s.stack == grant.stack
+                && s.fleet == grant.fleet
+                && s.authentication_type == AuthenticationType::Api
+        }) {
+            return Ok((existing.clone(), self.take_effects()));
+        }
+        let session_id = self.fresh_id("");
+        let instance_id = self
+            .assign_instance(&grant.fleet, &session_id, now)
+            .ok_or_else(|| {
+                if let Some(f) = self.fleets.get_mut(&grant.fleet) {
+                    f.insufficient_capacity_errors += 1;
+                }
+                self.mark(DocKind::Fleet, &grant.fleet);
+                DomainError::new(
+                    ErrorKind::ResourceNotAvailable,
+                    format!(
+                        "No streaming capacity is available on the fleet {}; try again later.",
+                        grant.fleet
+                    ),
+                )
+            })?;
+        let fleet = self.fleet(&grant.fleet)?;
+        let ready = self
+            .instances
+            .get(&instance_id)
+            .is_some_and(|i| i.state == InstanceState::Running);
+        let session = Session {
+            id: session_id.clone(),
+            user_id: grant.user_id.clone(),
+            stack: grant.stack.clone(),
+            fleet: grant.fleet.clone(),
+            instance_id: Some(instance_id),
+            state: if ready {
+                SessionState::Active
+            } else {
+                SessionState::Pending
+            },
+            connection_state: ConnectionState::NotConnected,
+            connections: 0,
+            start_time: now,
+            max_expiration_time: now.plus_secs(fleet.max_user_duration_secs),
+            authentication_type: AuthenticationType::Api,
+            last_input_time: now,
+            disconnected_since: Some(now),
+            application_id: grant.application_id.clone(),
+            session_context: grant.session_context.clone(),
+            end_time: None,
+            end_reason: None,
+        };
+        self.sessions.insert(session_id.clone(), session.clone());
+        self.mark(DocKind::Session, &session_id);
+        self.reconcile_fleet(&grant.fleet, now);
+        Ok((session, self.take_effects()))
+    }
+
+    /// Binds a free instance of the fleet to the session, by fleet type.
+    fn assign_instance(&mut self, fleet: &str, session: &str, now: Timestamp) -> Option<String> {
+        let f = self.fleets.get(fleet)?;
+        let oldest_free = |cp: &ControlPlane, state: InstanceState| {
+            cp.instances
+                .values()
+                .filter(|i| i.fleet == fleet && i.is_free() && i.state == state)
+                .min_by_key(|i| (i.created_time, i.id.clone()))
+                .map(|i| i.id.clone())
+        };
+        match f.fleet_type {
+            FleetType::AlwaysOn => {
+                let id = oldest_free(self, InstanceState::Running)?;
+                self.instances.get_mut(&id)?.session = Some(session.to_owned());
+                Some(id)
+            }
+            FleetType::OnDemand => {
+                if let Some(id) = oldest_free(self, InstanceState::Running) {
+                    self.instances.get_mut(&id)?.session = Some(session.to_owned());
+                    return Some(id);
+                }
+                let id = oldest_free(self, InstanceState::Stopped)?;
+                let instance = self.instances.get_mut(&id)?;
+                instance.session = Some(session.to_owned());
+                instance.state = InstanceState::Pending;
+                let instance = instance.clone();
+                let spec = self.launch_spec(&instance)?;
+                self.outbox.push(Effect::StartInstance(spec));
+                Some(id)
+            }
+            FleetType::Elastic => {
+                let in_use = self.capacity(fleet).ok()?.in_use;
+                if in_use >= f.max_concurrent_sessions.unwrap_or(0) {
+                    return None;
+                }
+                self.add_instance(fleet, InstanceState::Pending, Some(session.to_owned()), now)
+            }
+        }
+    }
+
+    fn live_session_mut(&mut self, id: &str) -> Result<&mut Session> {
+        let session = self
+            .sessions
+            .get_mut(id)
+            .ok_or_else(|| DomainError::not_found("session", id))?;
+        match session.end_reason {
+            Some(reason) if !session.is_live() => Err(DomainError::not_permitted(format!(
+                "The session {id} has ended: {}.",
+                reason.message()
+            ))),
+            _ => Ok(session),
+        }
+    }
+
+    /// A browser connected to the session (several may, e.g. two tabs).
+    pub fn session_connected(&mut self, id: &str, now: Timestamp) -> Result<Vec<Effect>> {
+        let s = self.live_session_mut(id)?;
+        s.connections += 1;
+        s.connection_state = ConnectionState::Connected;
+        s.disconnected_since = None;
+        // Connecting is activity: the idle clock starts now.
+        s.last_input_time = now;
+        self.mark(DocKind::Session, id);
+        Ok(self.take_effects())
+    }
+
+    /// A browser left; with none left the disconnect timeout starts.
+    pub fn session_disconnected(&mut self, id: &str, now: Timestamp) -> Result<Vec<Effect>> {
+        let s = self.live_session_mut(id)?;
+        if s.connections > 0 {
+            s.connections -= 1;
+            if s.connections == 0 {
+                s.connection_state = ConnectionState::NotConnected;
+                s.disconnected_since = Some(now);
+            }
+            self.mark(DocKind::Session, id);
+        }
+        Ok(self.take_effects())
+    }
+
+    /// Keyboard or mouse input (not pixels, audio or file transfer).
+    pub fn session_input(&mut self, id: &str, now: Timestamp) -> Result<()> {
+        // Not persisted: input is frequent, and after a restart the session
+        // is over anyway.
+        self.live_session_mut(id)?.last_input_time = now;
+        Ok(())
+    }
+
+    /// Ends a session (ExpireSession, or the user ending it). Ending an
+    /// ended session changes nothing.
+    pub fn end_session(
+        &mut self,
+        id: &str,
+        reason: EndReason,
+        now: Timestamp,
+    ) -> Result<Vec<Effect>> {
+        self.end_session_keep_effects(id, reason, now)?;
+        Ok(self.take_effects())
+    }
+
+    /// [`ControlPlane::end_session`] leaving the effects in the outbox (for
+    /// `api::call`, whose caller drains them).
+    pub(crate) fn end_session_keep_effects(
+        &mut self,
+        id: &str,
+        reason: EndReason,
+        now: Timestamp,
+    ) -> Result<()> {
+        let session = self.session(id)?;
+        if session.is_live() {
+            let fleet = session.fleet.clone();
+            self.end_session_inner(id, reason, now);
+            self.reconcile_fleet(&fleet, now);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn end_session_inner(&mut self, id: &str, reason: EndReason, now: Timestamp) {
+        let Some(session) = self.sessions.get_mut(id) else {
+            return;
+        };
+        session.end(reason, now);
+        let instance_id = session.instance_id.clone();
+        self.mark(DocKind::Session, id);
+        self.outbox.push(Effect::EndSession {
+            session_id: id.to_owned(),
+            instance_id: instance_id.clone(),
+            reason,
+        });
+        // Instances are never reused: the session's instance goes with it.
+        if let Some(instance) = instance_id {
+            self.release_instance(&instance);
+        }
+    }
+
+    fn check_timeouts(&mut self, id: &str, now: Timestamp) {
+        let Some(s) = self.sessions.get(id) else {
+            return;
+        };
+        let Some(f) = self.fleets.get(&s.fleet) else {
+            return;
+        };
+        let idle = f.effective_idle_timeout_secs();
+        if now >= s.max_expiration_time {
+            self.end_session_inner(id, EndReason::MaxDurationReached, now);
+        } else if s
+            .disconnected_since
+            .is_some_and(|since| now.reached(since, f.disconnect_timeout_secs))
+        {
+            self.end_session_inner(id, EndReason::DisconnectTimeout, now);
+        } else if idle > 0
+            && s.connection_state == ConnectionState::Connected
+            && now.reached(s.last_input_time, idle)
+        {
+            // AppStream disconnects idle users; the disconnect timeout then
+            // decides whether the session ends or the user resumes it.
+            if let Some(s) = self.sessions.get_mut(id) {
+                s.connections = 0;
+                s.connection_state = ConnectionState::NotConnected;
+                s.disconnected_since = Some(now);
+            }
+            self.mark(DocKind::Session, id);
+            self.outbox.push(Effect::DisconnectSession {
+                session_id: id.to_owned(),
+                reason: DisconnectReason::IdleTimeout,
+            });
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! The bubblewrap command line for an instance (pure: paths in, arguments out).
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use crate::{ImageRoot, InstanceSpec, Network};
+
+/// Inside the sandbox: the instance's runtime dir (agent socket), reachable from the host.
+pub const RUNTIME_MOUNT: &str = "/run/porthole";
+/// Inside the sandbox: the user's home, when the spec has one.
+pub const HOME_MOUNT: &str = "/home/user";
+const PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// `hide` holds the paths to cover with an empty tmpfs; they must exist on the host.
+pub(crate) fn args(spec: &InstanceSpec, hide: &[&Path]) -> Vec<OsString> {
+    let mut args: Vec<OsString> = Vec::new();
+    let mut push = |items: &[&dyn AsRef<std::ffi::OsStr>]| {
+        args.extend(items.iter().map(|item| item.as_ref().to_os_string()));
+    };
+    push(&[&"--unshare-all"]);
+    if let Network::Host = spec.network {
+        push(&[&"--share-net"]);
+    }
+    let (uid, gid) = (spec.uid.to_string(), spec.gid.to_string());
+    push(&[
+        &"--die-with-parent",
+        &"--new-session",
+        // The same ids inside as outside: what the host sees is what the app sees.
+        &"--uid",
+        &uid,
+        &"--gid",
+        &gid,
+        &"--hostname",
+        &"porthole",
+    ]);
+    match &spec.root {
+        ImageRoot::Host => push(&[&"--ro-bind", &"/", &"/"]),
+    }
+    push(&[
+        &"--dev", &"/dev", &"--proc", &"/proc",
+        // Private /tmp: X sockets and lock files live there.
+        &"--tmpfs", &"/tmp", &"--tmpfs", &"/run", &"--tmpfs", &"/root",
+        // Other users' homes, before the instance's own home is mounted into it.
+        &"--tmpfs", &"/home",
+    ]);
+    for path in hide {
+        push(&[&"--tmpfs", path]);
+    }
+    push(&[&"--bind", &spec.runtime_dir, &RUNTIME_MOUNT]);
+    if let Some(home) = &spec.home_dir {
+        push(&[&"--bind", home, &HOME_MOUNT]);
+    }
+    push(&[&"--clearenv"]);
+    for (key, value) in environment(spec) {
+        push(&[&"--setenv", &key, &value]);
+    }
+    let cwd = if spec.home_dir.is_some() {
+        HOME_MOUNT
+    } else {
+        "/tmp"
+    };
+    push(&[&"--chdir", &cwd, &"--"]);
+    args.extend(spec.command.iter().map(OsString::from));
+    args
+}
+
+/// HOME, USER, PATH and LANG, then the spec's variables (which override them).
+pub(crate) fn environment(spec: &InstanceSpec) -> Vec<(String, String)> {
+    let home = if spec.home_dir.is_some() {
+        HOME_MOUNT
+    } else {
+        "/tmp"
+    };
+    let mut env: Vec<(String, String)> = [
+        ("HOME", home),
+        ("USER", "user"),
+        ("PATH", PATH),
+        ("LANG", "C.UTF-8"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (key, value) in &spec.env {
+        env.retain(|(k, _)| k != key);
+        env.push((key.clone(), value.clone()));
+    }
+    env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Limits;
+
+    fn spec() -> InstanceSpec {
+        InstanceSpec {
+            id: "i-1".into(),
+            uid: 200_001,
+            gid: 200_001,
+            root: ImageRoot::Host,
+            runtime_dir: "/srv/run/i-1".into(),
+            home_dir: Some("/srv/home/i-1".into()),
+            hide: vec![],
+            limits: Limits {
+                cpu_millis: 1000,
+                memory_bytes: 1 << 30,
+                pids: 100,
+            },
+            network: Network::None,
+            env: vec![
+                ("LANG".into(), "de_DE.UTF-8".into()),
+                ("A".into(), "1".into()),
+            ],
+            command: vec!["porthole".into(), "agent".into()],
+            log_file: None,
+        }
+    }
+
+    fn joined(args: &[OsString]) -> String {
+        args.iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn full_command_line() {
+        let args = joined(&args(&spec(), &[Path::new("/var/lib/porthole")]));
+        assert_eq!(
+            args,
+            "--unshare-all --die-with-parent --new-session --uid 200001 --gid 200001 \
+             --hostname porthole --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp \
+             --tmpfs /run --tmpfs /root --tmpfs /home --tmpfs /var/lib/porthole \
+             --bind /srv/run/i-1 /run/porthole --bind /srv/home/i-1 /home/user --clearenv \
+             --setenv HOME /home/user --setenv USER user \
+             --setenv PATH /usr/local/bin:/usr/bin:/bin --setenv LANG de_DE.UTF-8 \
+             --setenv A 1 --chdir /home/user -- porthole agent"
+        );
+    }
+
+    #[test]
+    fn host_network_shares_the_net_namespace_only() {
+        let mut spec = spec();
+        spec.network = Network::Host;
+        let args = joined(&args(&spec, &[]));
+        assert!(args.starts_with("--unshare-all --share-net --die-with-parent"));
+    }
+
+    #[test]
+    fn without_home_the_cwd_and_home_are_the_private_tmp() {
+        let mut spec = spec();
+        spec.home_dir = None;
+        let args = joined(&args(&spec, &[]));
+        assert!(!args.contains("/home/user"));
+        assert!(args.contains("--setenv HOME /tmp"));
+        assert!(args.contains("--chdir /tmp --"));
+    }
+}

@@ -1,0 +1,426 @@
+//! Instances: one bubblewrap sandbox each, with its own unprivileged uid, PID/mount/IPC/UTS/
+//! user/cgroup (and by default network) namespaces, a private /tmp, the image read-only, and
+//! cpu/memory/pids limits in its own cgroup.
+//!
+//! The sandboxed process joins its cgroups and drops to the instance's uid in a pre-exec hook,
+//! before bwrap runs: every process of the instance is in the cgroup from its first
+//! instruction, and nothing in the sandbox ever runs as root.
+
+// The pre-exec hook (fork-to-exec window) is the only unsafe code; see its SAFETY comment.
+#![allow(unsafe_code)]
+
+mod bwrap;
+mod cgroup;
+mod uid;
+
+use std::ffi::CString;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{chown, DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, ensure, Context, Result};
+use rustix::fs::{Mode, OFlags};
+use rustix::process::Signal;
+use tokio::process::{Child, Command};
+
+pub use bwrap::{HOME_MOUNT, RUNTIME_MOUNT};
+pub use cgroup::{cgroup_support, CgroupSupport};
+pub use uid::{UidLease, UidPool};
+
+const BWRAP: &str = "bwrap";
+/// Between SIGTERM and SIGKILL in `terminate`.
+pub const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// Resource limits; 0 means unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// 1000 = one core.
+    pub cpu_millis: u32,
+    pub memory_bytes: u64,
+    /// Processes and threads.
+    pub pids: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Network {
+    /// An own, empty network namespace: only loopback.
+    None,
+    /// The host's network namespace (including its abstract unix sockets).
+    Host,
+}
+
+/// The filesystem seen as `/` inside, read-only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageRoot {
+    /// The host filesystem: the default image.
+    Host,
+}
+
+#[derive(Debug, Clone)]
+pub struct InstanceSpec {
+    /// Used in paths and cgroup names: letters, digits, '-', '_', '.'.
+    pub id: String,
+    /// Unprivileged and unique per live instance (see [`UidPool`]); the same inside and out.
+    pub uid: u32,
+    pub gid: u32,
+    pub root: ImageRoot,
+    /// Created fresh (owned by uid, 0700) and mounted read-write at [`RUNTIME_MOUNT`]; removed
+    /// when the instance ends. Its parent directories must be searchable by `uid` (0711).
+    pub runtime_dir: PathBuf,
+    /// Mounted at [`HOME_MOUNT`]; created if missing, chowned to uid, mode 0700; kept at the
+    /// end. Same rule for its parents as `runtime_dir`.
+    pub home_dir: Option<PathBuf>,
+    /// Host paths covered with an empty tmpfs inside (the server's data dir); missing ones
+    /// are skipped.
+    pub hide: Vec<PathBuf>,
+    pub limits: Limits,
+    pub network: Network,
+    /// The whole environment inside, on top of HOME, USER, PATH, LANG=C.UTF-8 (which it may
+    /// override): nothing of the server's environment is passed.
+    pub env: Vec<(String, String)>,
+    pub command: Vec<String>,
+    /// The sandbox's stdout and stderr, appended (opened by the server, before the sandbox).
+    /// None: inherited from the server.
+    pub log_file: Option<PathBuf>,
+}
+
+/// A running sandbox. `terminate` (or drop) kills it and removes its cgroups and runtime dir.
+pub struct Instance {
+    id: String,
+    pid: u32,
+    child: Child,
+    exit: Option<ExitStatus>,
+    cleanup: Cleanup,
+    /// Released after the instance's processes are gone (Drop runs before fields drop).
+    _lease: Option<UidLease>,
+}
+
+impl Instance {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The host pid of the outer bwrap process.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    pub fn runtime_dir(&self) -> &Path {
+        &self.cleanup.runtime_dir
+    }
+
+    /// The instance's cgroup directories (one on v2, memory/cpu/pids on v1).
+    pub fn cgroups(&self) -> &[PathBuf] {
+        &self.cleanup.cgroups
+    }
+
+    /// Host pids of every process of the instance, bwrap included.
+    pub fn pids(&self) -> Vec<u32> {
+        self.cleanup
+            .cgroups
+            .first()
+            .map(|dir| cgroup::procs(dir))
+            .unwrap_or_default()
+    }
+
+    /// Keep `lease` until the instance is gone, then return its uid to the pool.
+    pub fn hold(&mut self, lease: UidLease) {
+        self._lease = Some(lease);
+    }
+
+    /// Wait for the sandbox to exit (its command exiting ends it: PID namespace). Does not
+    /// clean up: call `terminate` (or drop) afterwards.
+    pub async fn wait(&mut self) -> Result<ExitStatus> {
+        if let Some(status) = self.exit {
+            return Ok(status);
+        }
+        let status = self.child.wait().await.context("waiting for bwrap")?;
+        self.exit = Some(status);
+        Ok(status)
+    }
+
+    /// SIGTERM to every process inside, SIGKILL to all that remain after [`STOP_GRACE`],
+    /// then remove the cgroups and the runtime dir. Idempotent.
+    pub async fn terminate(&mut self) {
+        if self.cleanup.done {
+            return;
+        }
+        if self.exit.is_none() {
+            // Not to the outer bwrap: it would die at once and take the sandbox down
+            // without a graceful exit. The inner bwrap (pid 1 there) ignores SIGTERM.
+            for dir in &self.cleanup.cgroups {
+                cgroup::signal_all(dir, Signal::TERM, Some(self.pid));
+            }
+            match tokio::time::timeout(STOP_GRACE, self.child.wait()).await {
+                Ok(status) => self.exit = status.ok(),
+                Err(_) => {
+                    tracing::warn!(id = %self.id, "instance ignored SIGTERM; killing it");
+                    for dir in &self.cleanup.cgroups {
+                        cgroup::signal_all(dir, Signal::KILL, None);
+                    }
+                    // Also directly: should anything have escaped the cgroup, the outer
+                    // bwrap's death still takes the PID namespace down (die-with-parent).
+                    let _ = self.child.start_kill();
+                    self.exit = self.child.wait().await.ok();
+                }
+            }
+        }
+        self.cleanup.run();
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if !self.cleanup.done {
+            let _ = self.child.start_kill();
+            // Cleanup SIGKILLs what is left in the cgroups before removing them.
+            self.cleanup.run();
+        }
+    }
+}
+
+/// What an instance leaves on the host: removed once, by terminate, drop or a failed launch.
+struct Cleanup {
+    cgroups: Vec<PathBuf>,
+    runtime_dir: PathBuf,
+    done: bool,
+}
+
+impl Cleanup {
+    fn run(&mut self) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        cgroup::remove(self.cgroups.iter().map(PathBuf::as_path));
+        if let Err(e) = fs::remove_dir_all(&self.runtime_dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(dir = %self.runtime_dir.display(), error = %e, "cannot remove runtime dir");
+            }
+        }
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        self.run();
+    }
+}
+
+/// Start the sandbox. Needs a tokio runtime (the child is a `tokio::process::Child`) and root.
+pub fn launch(spec: &InstanceSpec) -> Result<Instance> {
+    validate(spec)?;
+    let groups = cgroup::plan(cgroup_support(), &spec.id, &spec.limits)?;
+    let handle = tokio::runtime::Handle::try_current()
+        .map_err(|_| anyhow!("porthole_sandbox::launch needs a tokio runtime"))?;
+
+    // Runtime dir first so the cleanup guard owns everything created from here on.
+    if spec.runtime_dir.exists() {
+        fs::remove_dir_all(&spec.runtime_dir)
+            .with_context(|| format!("removing stale {}", spec.runtime_dir.display()))?;
+    }
+    let mut cleanup = Cleanup {
+        cgroups: Vec::new(),
+        runtime_dir: spec.runtime_dir.clone(),
+        done: false,
+    };
+    owned_private_dir(&spec.runtime_dir, spec.uid, spec.gid)?;
+    if let Some(home) = &spec.home_dir {
+        owned_private_dir(home, spec.uid, spec.gid)?;
+    }
+    cgroup::create(cgroup_support(), &groups)?;
+    cleanup.cgroups = groups.into_iter().map(|g| g.dir).collect();
+
+    let hide: Vec<&Path> = spec
+        .hide
+        .iter()
+        .map(PathBuf::as_path)
+        .filter(|p| p.exists())
+        .collect();
+    let mut command = Command::new(BWRAP);
+    command
+        .args(bwrap::args(spec, &hide))
+        .env_clear()
+        .stdin(Stdio::null())
+        // Own process group: a Ctrl-C at the server's terminal reaches the server, which
+        // then terminates instances gracefully, not the sandboxes directly.
+        .process_group(0);
+    if let Some(log) = &spec.log_file {
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("opening {}", log.display()))?;
+        command.stdout(file.try_clone()?).stderr(file);
+    }
+    join_cgroups_and_drop_to(&mut command, &cleanup.cgroups, spec.uid, spec.gid)?;
+
+    let child = spawn_on_long_lived_thread(command, handle)
+        .with_context(|| format!("spawning {BWRAP} (package bubblewrap)"))?;
+    let pid = child.id().context("bwrap exited at once")?;
+    tracing::info!(id = %spec.id, pid, uid = spec.uid, "instance started");
+    Ok(Instance {
+        id: spec.id.clone(),
+        pid,
+        child,
+        exit: None,
+        cleanup,
+        _lease: None,
+    })
+}
+
+fn validate(spec: &InstanceSpec) -> Result<()> {
+    let id_ok = !spec.id.is_empty()
+        && spec.id != "."
+        && spec.id != ".."
+        && spec
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    ensure!(
+        id_ok,
+        "instance id {:?}: use letters, digits, '-', '_', '.'",
+        spec.id
+    );
+    for (name, id) in [("uid", spec.uid), ("gid", spec.gid)] {
+        ensure!(
+            id != 0 && id != u32::MAX,
+            "instance {name} {id} is not unprivileged"
+        );
+    }
+    ensure!(
+        !spec.command.is_empty(),
+        "instance {}: empty command",
+        spec.id
+    );
+    for dir in std::iter::once(&spec.runtime_dir).chain(&spec.home_dir) {
+        ensure!(
+            dir.is_absolute(),
+            "{} is not an absolute path",
+            dir.display()
+        );
+        searchable_by(dir, spec.uid, spec.gid)?;
+    }
+    Ok(())
+}
+
+/// bwrap resolves bind sources as the instance's uid: every parent must let it through.
+fn searchable_by(dir: &Path, uid: u32, gid: u32) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    for parent in dir.ancestors().skip(1) {
+        let Ok(meta) = fs::metadata(parent) else {
+            continue; // created below, by root, mode 0755
+        };
+        let mode = meta.mode();
+        let ok = mode & 0o001 != 0
+            || (meta.uid() == uid && mode & 0o100 != 0)
+            || (meta.gid() == gid && mode & 0o010 != 0);
+        if !ok {
+            bail!(
+                "{} (mode {:o}) is not searchable by uid {uid}: the sandbox cannot mount {}",
+                parent.display(),
+                mode & 0o7777,
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn owned_private_dir(dir: &Path, uid: u32, gid: u32) -> Result<()> {
+    if let Some(parent) = dir.parent() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(anyhow!(e).context(format!("creating {}", dir.display()))),
+    }
+    chown(dir, Some(uid), Some(gid)).with_context(|| format!("chown {}", dir.display()))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("chmod 0700 {}", dir.display()))
+}
+
+/// In the child, before exec: enter the cgroups (writing "0" to `cgroup.procs` moves the
+/// writer) while still root, then drop to uid/gid with no supplementary groups. std's
+/// `CommandExt::uid` would drop privileges before pre-exec hooks run, too early for this.
+fn join_cgroups_and_drop_to(
+    command: &mut Command,
+    cgroups: &[PathBuf],
+    uid: u32,
+    gid: u32,
+) -> Result<()> {
+    let procs: Vec<CString> = cgroups
+        .iter()
+        .map(|dir| CString::new(dir.join("cgroup.procs").as_os_str().as_bytes()))
+        .collect::<Result<_, _>>()
+        .context("cgroup path contains a NUL byte")?;
+    let uid = rustix::process::Uid::from_raw(uid);
+    let gid = rustix::process::Gid::from_raw(gid);
+    let hook = move || -> std::io::Result<()> {
+        for path in &procs {
+            let fd = rustix::fs::open(
+                path.as_c_str(),
+                OFlags::WRONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            rustix::io::write(&fd, b"0")?;
+        }
+        rustix::thread::set_thread_groups(&[])?;
+        rustix::thread::set_thread_gid(gid)?;
+        rustix::thread::set_thread_uid(uid)?;
+        Ok(())
+    };
+    // SAFETY: the hook runs in the forked child, where only async-signal-safe work is
+    // allowed: it allocates nothing (the paths are prepared above, the ids are Copy) and
+    // makes only raw syscalls (open, write, close, setgroups, setgid, setuid). The child
+    // has a single thread, so the per-thread id syscalls change the whole process.
+    unsafe {
+        command.pre_exec(hook);
+    }
+    Ok(())
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// bwrap's `--die-with-parent` (PR_SET_PDEATHSIG) fires when the *thread* that forked it
+/// exits. Forking from a thread that lives as long as the process makes it mean "when the
+/// server dies", wherever `launch` is called from (a blocking-pool thread exits when idle).
+fn spawn_on_long_lived_thread(
+    mut command: Command,
+    handle: tokio::runtime::Handle,
+) -> Result<Child> {
+    static SPAWNER: OnceLock<mpsc::Sender<Job>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("sandbox-spawner".into())
+            .spawn(move || {
+                for job in rx {
+                    job();
+                }
+            })
+            .expect("starting the sandbox spawner thread");
+        tx
+    });
+    let (reply, result) = mpsc::sync_channel(1);
+    spawner
+        .send(Box::new(move || {
+            // The child registers with the caller's runtime for its exit notification.
+            let _runtime = handle.enter();
+            let _ = reply.send(command.spawn());
+        }))
+        .map_err(|_| anyhow!("the sandbox spawner thread is gone"))?;
+    Ok(result
+        .recv()
+        .map_err(|_| anyhow!("the sandbox spawner thread is gone"))??)
+}
