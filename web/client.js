@@ -14,7 +14,8 @@ const REFRESH_MIN_INTERVAL_MS = 250;
 
 /** `?scale=1`: one X pixel per CSS pixel, ignoring devicePixelRatio. */
 const ignoreDpr = new URLSearchParams(location.search).get('scale') === '1';
-const wsUrl = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws`;
+// Relative, so that the page works at / (porthole stream) and at /session/TOKEN/ (porthole serve).
+const wsUrl = new URL('ws', location.href).href.replace(/^http/, 'ws');
 
 const canvas = /** @type {HTMLCanvasElement} */ (document.getElementById('screen'));
 const textarea = /** @type {HTMLTextAreaElement} */ (document.getElementById('text-input'));

@@ -21,6 +21,7 @@ use std::process::ExitStatus;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+pub use assets::serve as web_asset;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use porthole_codec::encode_cursor_png;
 use porthole_engine::flow::{FrameGate, Readiness};
-use porthole_engine::planner::{ClientCaps, Planner};
+use porthole_engine::planner::{ClientCaps, Op, Planner};
 use porthole_engine::Rect;
 use porthole_protocol::{ServerMessage, WindowInfo};
 use porthole_x11::{Display, ScreenMirror, XEvent};
@@ -138,6 +138,7 @@ impl Pump {
             }
             PumpInput::Ack { viewer, frame_id } => {
                 let now = self.origin.elapsed();
+                tracing::trace!(viewer, frame_id, "ack");
                 if let Some(v) = self.viewers.get_mut(&viewer) {
                     v.gate.on_ack(frame_id, now);
                 }
@@ -278,23 +279,36 @@ impl Pump {
         } else {
             damage.clone()
         };
+        let started = Instant::now();
         if let Err(err) = self.mirror.grab(&capture) {
             tracing::warn!("capture failed: {err:#}");
             return;
         }
+        let grabbed = Instant::now();
         let frame = self.mirror.frame();
         let ops = self.planner.plan(now, frame, &damage);
         if ops.is_empty() {
             return;
         }
+        let planned = Instant::now();
         let planner = &mut self.planner;
         let rects = self
             .encoder
             .encode(frame, &ops, |rect| planner.invalidate(rect));
         let frame_id = self.next_frame_id;
         self.next_frame_id = self.next_frame_id.wrapping_add(1);
-        tracing::trace!(frame_id, ops = ops.len(), damage = damage.len(), "frame");
         let message = encode(&ServerMessage::Frame { frame_id, rects });
+        tracing::trace!(
+            frame_id,
+            ops = ops.len(),
+            video = ops.iter().filter(|op| matches!(op, Op::Video { .. })).count(),
+            damage = damage.len(),
+            bytes = message.len(),
+            grab_us = (grabbed - started).as_micros(),
+            plan_us = (planned - grabbed).as_micros(),
+            encode_us = planned.elapsed().as_micros(),
+            "frame"
+        );
         for viewer in self.viewers.values_mut() {
             viewer.gate.on_sent(frame_id, now);
             let _ = viewer.out.send(message.clone());

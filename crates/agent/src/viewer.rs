@@ -140,7 +140,11 @@ async fn run(socket: &mut WebSocket, session: &Session, viewer: ViewerId) -> any
     loop {
         tokio::select! {
             outgoing = out_rx.recv() => match outgoing {
-                Some(bytes) => socket.send(Message::Binary(bytes)).await?,
+                Some(bytes) => {
+                    let len = bytes.len();
+                    socket.send(Message::Binary(bytes)).await?;
+                    tracing::trace!(viewer, len, "sent");
+                }
                 None => return Ok(Close::Normal("the session ended".into())),
             },
             incoming = socket.recv() => {

@@ -36,6 +36,21 @@ enum Command {
         #[arg(required = true, last = true)]
         app: Vec<String>,
     },
+    /// Run the control plane: the AppStream-compatible admin API, the web
+    /// client and the streaming gateway on one port, with sandboxed instances.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+        /// Where the database (SQLite), credentials and logs live.
+        #[arg(long, default_value = "porthole-data")]
+        data_dir: PathBuf,
+        /// A `postgres://` URL to keep state in PostgreSQL instead of SQLite.
+        #[arg(long)]
+        database: Option<String>,
+        /// Where instances' runtime directories (agent sockets) are made.
+        #[arg(long, default_value = "/run/porthole")]
+        runtime_dir: PathBuf,
+    },
     /// Serve one instance's display on a Unix socket (run inside an instance's sandbox).
     Agent {
         /// The Unix socket to serve the streaming protocol and app launches on.
@@ -120,6 +135,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::Serve {
+            listen,
+            data_dir,
+            database,
+            runtime_dir,
+        } => {
+            let config = porthole_server::ServeConfig {
+                listen,
+                data_dir,
+                database,
+                runtime_dir,
+            };
+            runtime()?.block_on(porthole_server::serve(config))?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Agent { socket, size, view } => {
             let config = AgentConfig {

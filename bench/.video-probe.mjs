@@ -1,0 +1,23 @@
+// Temporary diagnosis script (not to be committed): video frame timeline.
+import { writeFileSync } from 'node:fs';
+import { startPorthole, stopPorthole, launchBrowser } from '../tests/e2e/harness.mjs';
+const W = 1280, H = 720;
+const app = `timeout 120 ffplay -loglevel quiet -an -f lavfi -i testsrc2=size=${W}x${H}:rate=30 -x ${W} -y ${H} -noborder -left 0 -top 0`;
+const browser = await launchBrowser();
+const context = await browser.newContext({ viewport: { width: W, height: H }, deviceScaleFactor: 1 });
+const page = await context.newPage();
+const log = [];
+const ph = await startPorthole({ app: ['sh', '-c', app], size: `${W}x${H}`, bin: process.env.PORTHOLE_BIN, env: { PORTHOLE_LOG: 'porthole_agent=trace,info' } });
+ph.proc.stderr.on('data', (c) => log.push(String(c)));
+ph.proc.stdout.on('data', (c) => log.push(String(c)));
+await page.goto(`${ph.url}?scale=1`);
+await page.waitForFunction(() => window.porthole?.stats?.framesPainted > 0);
+await new Promise((r) => setTimeout(r, 3000));
+const f0 = await page.evaluate(() => window.porthole.stats.framesPainted);
+const t0 = Date.now();
+log.length = 0;
+await new Promise((r) => setTimeout(r, 8000));
+const f1 = await page.evaluate(() => window.porthole.stats.framesPainted);
+console.log('fps', ((f1 - f0) * 1000 / (Date.now() - t0)).toFixed(1));
+writeFileSync('/tmp/ph/video.log', log.join(''));
+await context.close(); await stopPorthole(ph).catch((e) => console.error(e.message)); await browser.close();

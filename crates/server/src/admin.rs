@@ -1,0 +1,147 @@
+//! The AppStream admin API endpoint: SigV4 authentication, the wire layer
+//! (porthole-appstream-api) and the control plane's operations.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use porthole_appstream_api::{self as wire, ApiError, Protocol};
+use porthole_control::api::{self, Outcome};
+
+use crate::{now, Server};
+
+/// Larger admin requests are refused before parsing (AppStream's are small).
+pub const MAX_BODY: usize = 1 << 20;
+
+pub async fn handle(
+    State(server): State<Arc<Server>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request_id = hex::encode(crate::credentials::random_bytes(16));
+    let header_list: Vec<(String, String)> = headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let (protocol, operation) = match wire::route(method.as_str(), uri.path(), &header_list) {
+        Ok(routed) => routed,
+        Err(err) => return error_response(Protocol::AwsJson11, &err, &request_id),
+    };
+    if body.len() > MAX_BODY {
+        let err = ApiError::new(
+            "SerializationException",
+            format!("request body over {MAX_BODY} bytes"),
+        )
+        .with_status(413);
+        return error_response(protocol, &err, &request_id);
+    }
+    if let Err(err) = authenticate(&server, &method, &uri, &header_list, &body) {
+        return error_response(protocol, &err, &request_id);
+    }
+    match call(&server, protocol, &operation, &body).await {
+        Ok(output) => {
+            let mut response = (StatusCode::OK, output).into_response();
+            for (name, value) in wire::response_headers(protocol) {
+                insert_header(&mut response, &name, &value);
+            }
+            insert_header(&mut response, "x-amzn-requestid", &request_id);
+            response
+        }
+        Err(err) => {
+            tracing::info!(%operation, code = %err.code, "admin request refused: {}", err.message);
+            error_response(protocol, &err, &request_id)
+        }
+    }
+}
+
+fn authenticate(
+    server: &Server,
+    method: &Method,
+    uri: &Uri,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Result<(), ApiError> {
+    let request = porthole_sigv4::Request {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query().unwrap_or(""),
+        headers,
+        body,
+    };
+    let credentials = &server.credentials;
+    let secrets = |key: &str| {
+        (key == credentials.access_key_id).then(|| credentials.secret_access_key.clone())
+    };
+    porthole_sigv4::verify(&request, &secrets, "appstream", SystemTime::now())
+        .map(|_| ())
+        .map_err(|err| ApiError::new(err.aws_code(), err.message()).with_status(err.http_status()))
+}
+
+async fn call(
+    server: &Arc<Server>,
+    protocol: Protocol,
+    operation: &str,
+    body: &[u8],
+) -> Result<Vec<u8>, ApiError> {
+    if !api::OPERATIONS.contains(&operation) {
+        return Err(if wire::operation_exists(operation) {
+            ApiError::unsupported_operation(operation)
+        } else {
+            ApiError::unknown_operation(operation)
+        });
+    }
+    let input = wire::decode_input(protocol, operation, body)?;
+    let (outcome, effects) = {
+        let mut cp = server.cp.lock().await;
+        let outcome = api::call(&mut cp, operation, &input, now());
+        (outcome, cp.take_effects())
+    };
+    // State is saved before the client hears of it: a crash after the answer loses nothing.
+    server
+        .persist()
+        .await
+        .map_err(|err| ApiError::internal(format!("saving state failed: {err:#}")))?;
+    server.apply(effects).await;
+    let output = match outcome.map_err(|err| ApiError::new(err.aws_code(), err.message))? {
+        Outcome::Done(output) => output,
+        Outcome::StreamingUrl(grant) => {
+            let url = format!(
+                "{}/session/{}/",
+                server.base_url,
+                server.tokens.sign(&grant)
+            );
+            api::streaming_url_output(&url, &grant)
+        }
+    };
+    wire::encode_output(protocol, operation, &output)
+}
+
+fn error_response(protocol: Protocol, err: &ApiError, request_id: &str) -> Response {
+    let (status, headers, body) = wire::encode_error(protocol, err);
+    let mut response = (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        body,
+    )
+        .into_response();
+    for (name, value) in headers {
+        insert_header(&mut response, &name, &value);
+    }
+    insert_header(&mut response, "x-amzn-requestid", request_id);
+    response
+}
+
+fn insert_header(response: &mut Response, name: &str, value: &str) {
+    if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+        response.headers_mut().insert(name, value);
+    }
+}

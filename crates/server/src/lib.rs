@@ -1,0 +1,356 @@
+//! `porthole serve`: the control plane in one process. One port serves the
+//! AppStream-compatible admin API (admin.rs), the web client and the browsers'
+//! streaming connections (gateway.rs, proxied to each instance's agent), and
+//! /metrics. State lives in the pure `porthole-control` plane, persisted by
+//! `porthole-store` after every change; instances are sandboxes (instances.rs).
+
+mod admin;
+mod credentials;
+mod defaults;
+mod gateway;
+mod instances;
+mod metrics;
+mod tokens;
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use axum::routing::{get, post};
+use axum::Router;
+use porthole_control::{Config, ControlPlane, Effect, EndReason, Timestamp};
+use porthole_store::{SessionRecord, Store};
+use tokio::sync::{watch, Mutex, Notify};
+
+pub use credentials::Credentials;
+
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `postgres://...`; the default is SQLite in the data directory.
+    pub database: Option<String>,
+    /// Where instances' runtime directories (agent sockets) live.
+    pub runtime_dir: PathBuf,
+}
+
+const REGION: &str = "us-east-1";
+const ACCOUNT: &str = "000000000000";
+const TICK: Duration = Duration::from_secs(1);
+
+pub(crate) struct Server {
+    cp: Mutex<ControlPlane>,
+    store: Store,
+    credentials: Credentials,
+    tokens: tokens::TokenKey,
+    instances: instances::Instances,
+    /// Wakes browsers waiting for their session's instance.
+    changed: Notify,
+    /// Per live session: why its browsers must leave (None while they may stay).
+    session_signals: StdMutex<HashMap<String, watch::Sender<Option<String>>>>,
+    /// Sessions whose application has been started in their instance.
+    launched: StdMutex<HashSet<String>>,
+    base_url: String,
+}
+
+pub(crate) fn now() -> Timestamp {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp::from_millis(since_epoch.as_millis() as u64)
+}
+
+/// Runs until SIGINT/SIGTERM.
+pub async fn serve(config: ServeConfig) -> Result<()> {
+    if !config.listen.ip().is_loopback() {
+        bail!("listening beyond loopback needs TLS, which this build does not serve yet; use 127.0.0.1");
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let store = match &config.database {
+        Some(url) => Store::open(url).await,
+        None => Store::open_in_data_dir(&config.data_dir).await,
+    }
+    .context("opening the database")?;
+    let credentials = credentials::load_or_create(&config.data_dir)?;
+    let token_key = store
+        .get_or_init_meta(
+            "streaming_url_key",
+            &hex::encode(credentials::random_bytes(32)),
+        )
+        .await
+        .context("reading the streaming-URL key")?;
+    let token_key =
+        tokens::TokenKey::new(hex::decode(token_key).context("decoding the streaming-URL key")?);
+
+    let mut cp = ControlPlane::new(
+        Config {
+            region: REGION.into(),
+            account: ACCOUNT.into(),
+        },
+        || {
+            format!(
+                "{:016x}",
+                u64::from_le_bytes(credentials::random_bytes(8).try_into().expect("8 bytes"))
+            )
+        },
+    );
+    let documents = store.load_all().await.context("loading the saved state")?;
+    let restored = !documents.is_empty();
+    cp.restore(documents.into_iter().map(|d| (d.kind, d.document)), now())
+        .context("restoring the saved state")?;
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let base_url = format!("http://{}", listener.local_addr()?);
+    let server = Arc::new(Server {
+        cp: Mutex::new(cp),
+        store,
+        credentials,
+        tokens: token_key,
+        instances: instances::Instances::new(
+            config.runtime_dir.clone(),
+            vec![config.data_dir.clone()],
+        )?,
+        changed: Notify::new(),
+        session_signals: StdMutex::new(HashMap::new()),
+        launched: StdMutex::new(HashSet::new()),
+        base_url: base_url.clone(),
+    });
+    // Sessions ended by the restart are recorded like any other.
+    let ended: Vec<_> = server
+        .cp
+        .lock()
+        .await
+        .sessions()
+        .filter(|s| !s.is_live())
+        .map(|s| s.id.clone())
+        .collect();
+    server.persist_and_record(&ended).await?;
+    if !restored {
+        defaults::create(&server)
+            .await
+            .context("creating the default image, fleet and stack")?;
+    }
+    let effects = server.cp.lock().await.reconcile(now());
+    server.apply(effects).await;
+
+    let router = Router::new()
+        .route("/", post(admin::handle))
+        .route(
+            "/service/PhotonAdminProxyService/operation/{operation}",
+            post(admin::handle),
+        )
+        .route("/metrics", get(metrics::handle))
+        .merge(gateway::routes())
+        .with_state(server.clone());
+    let ticker = tokio::spawn(tick_forever(server.clone()));
+    let http = tokio::spawn(async move { axum::serve(listener, router).await });
+    println!(
+        "porthole: serving at {base_url}/ (admin API: aws appstream --endpoint-url {base_url})"
+    );
+    println!(
+        "porthole: admin credentials in {}",
+        config.data_dir.join(credentials::FILE_NAME).display()
+    );
+    if let Some(url) = defaults::welcome_url(&server).await? {
+        println!("porthole: open {url}");
+    }
+    stop_signal().await?;
+    tracing::info!("shutting down");
+    ticker.abort();
+    http.abort();
+    let running: Vec<String> = server
+        .cp
+        .lock()
+        .await
+        .instances()
+        .map(|i| i.id.clone())
+        .collect();
+    for id in running {
+        server.instances.stop(&id);
+    }
+    // Give supervisors a moment to take their sandboxes down.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    Ok(())
+}
+
+async fn stop_signal() -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+async fn tick_forever(server: Arc<Server>) {
+    let mut interval = tokio::time::interval(TICK);
+    loop {
+        interval.tick().await;
+        let effects = server.cp.lock().await.tick(now());
+        if let Err(err) = server.persist().await {
+            tracing::error!("saving state failed: {err:#}");
+        }
+        server.apply(effects).await;
+    }
+}
+
+impl Server {
+    /// Writes the plane's pending changes; call after every mutation.
+    async fn persist(&self) -> Result<()> {
+        let changes = self.cp.lock().await.take_changes();
+        let changes: Vec<porthole_store::Change> = changes
+            .into_iter()
+            .map(|c| porthole_store::Change {
+                kind: c.kind,
+                key: c.key,
+                document: c.document,
+            })
+            .collect();
+        self.store.apply(&changes).await
+    }
+
+    async fn persist_and_record(&self, ended_sessions: &[String]) -> Result<()> {
+        self.persist().await?;
+        for id in ended_sessions {
+            let record = {
+                let cp = self.cp.lock().await;
+                let Ok(session) = cp.session(id) else {
+                    continue;
+                };
+                let fleet = cp.fleet(&session.fleet).ok();
+                let end = session.end_time.unwrap_or(session.start_time);
+                SessionRecord {
+                    session_id: session.id.clone(),
+                    user_id: session.user_id.clone(),
+                    stack: session.stack.clone(),
+                    fleet: session.fleet.clone(),
+                    instance_type: fleet.map(|f| f.instance_type.clone()).unwrap_or_default(),
+                    stream_view: fleet
+                        .map(|f| format!("{:?}", f.stream_view).to_uppercase())
+                        .unwrap_or_default(),
+                    start: UNIX_EPOCH + Duration::from_millis(session.start_time.as_millis()),
+                    end: UNIX_EPOCH + Duration::from_millis(end.as_millis()),
+                    duration_secs: end
+                        .as_millis()
+                        .saturating_sub(session.start_time.as_millis())
+                        / 1000,
+                    end_reason: session
+                        .end_reason
+                        .map(EndReason::code)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    settings: serde_json::json!({}),
+                }
+            };
+            self.store.record_session(&record).await?;
+        }
+        Ok(())
+    }
+
+    /// Carries out what the control plane decided. Instance work runs in the
+    /// background and reports back through the plane.
+    fn apply(self: &Arc<Self>, effects: Vec<Effect>) -> futures_util::future::BoxFuture<'_, ()> {
+        Box::pin(async move {
+            for effect in effects {
+                match effect {
+                    Effect::LaunchInstance(spec) | Effect::StartInstance(spec) => {
+                        tokio::spawn(self.clone().run_instance(spec));
+                    }
+                    Effect::TerminateInstance { instance_id } => {
+                        if !self.instances.stop(&instance_id) {
+                            // Not running here (reserved, or never started): gone already.
+                            self.observe(|cp| cp.instance_exited(&instance_id, now()))
+                                .await;
+                        }
+                    }
+                    Effect::EndSession {
+                        session_id, reason, ..
+                    } => {
+                        self.signal_session(&session_id, reason.message());
+                        self.session_signals
+                            .lock()
+                            .expect("signals lock")
+                            .remove(&session_id);
+                        if let Err(err) = self
+                            .persist_and_record(std::slice::from_ref(&session_id))
+                            .await
+                        {
+                            tracing::error!("recording session {session_id} failed: {err:#}");
+                        }
+                    }
+                    Effect::DisconnectSession { session_id, reason } => {
+                        self.signal_session(&session_id, reason.message());
+                    }
+                }
+            }
+            self.changed.notify_waiters();
+        })
+    }
+
+    /// Applies an observation to the plane, persists, and carries out its effects.
+    async fn observe(
+        self: &Arc<Self>,
+        observation: impl FnOnce(&mut ControlPlane) -> porthole_control::error::Result<Vec<Effect>>,
+    ) {
+        let effects = observation(&mut *self.cp.lock().await);
+        if let Err(err) = self.persist().await {
+            tracing::error!("saving state failed: {err:#}");
+        }
+        match effects {
+            Ok(effects) => self.apply(effects).await,
+            Err(err) => tracing::debug!("observation not applied: {}", err.message),
+        }
+    }
+
+    async fn run_instance(self: Arc<Self>, spec: porthole_control::LaunchSpec) {
+        let id = spec.instance_id.clone();
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let watcher = {
+            let server = self.clone();
+            let id = id.clone();
+            tokio::spawn(async move {
+                match ready_rx.await {
+                    Ok(Ok(())) => server.observe(|cp| cp.instance_ready(&id, now())).await,
+                    Ok(Err(err)) => {
+                        tracing::error!(instance = %id, "instance failed to start: {err:#}")
+                    }
+                    Err(_) => {}
+                }
+            })
+        };
+        let ended = self.instances.run(spec, ready_tx).await;
+        let _ = watcher.await;
+        if let instances::Ended::Failed(err) = &ended {
+            tracing::error!(instance = %id, "instance failed: {err:#}");
+        }
+        self.observe(|cp| cp.instance_exited(&id, now())).await;
+    }
+
+    fn signal_session(&self, session_id: &str, reason: &str) {
+        if let Some(signal) = self
+            .session_signals
+            .lock()
+            .expect("signals lock")
+            .get(session_id)
+        {
+            let _ = signal.send(Some(reason.to_owned()));
+        }
+    }
+
+    fn session_signal(&self, session_id: &str) -> watch::Receiver<Option<String>> {
+        let mut signals = self.session_signals.lock().expect("signals lock");
+        let sender = signals
+            .entry(session_id.to_owned())
+            .or_insert_with(|| watch::channel(None).0);
+        // A reconnecting browser starts with a clean slate after an idle disconnect.
+        sender.send_replace(None);
+        sender.subscribe()
+    }
+}

@@ -1,0 +1,80 @@
+//! `/metrics` in the Prometheus text format, with AppStream's fleet metric
+//! names (as CloudWatch publishes them), one series per fleet.
+
+use std::fmt::Write;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use porthole_control::{Capacity, ControlPlane};
+
+use crate::Server;
+
+/// (name, help, value): one Prometheus series per fleet for each.
+type Metric = (&'static str, &'static str, fn(&Capacity) -> f64);
+
+const METRICS: &[Metric] = &[
+    ("ActualCapacity", "Instances available or in use", |c| {
+        f64::from(c.actual())
+    }),
+    (
+        "AvailableCapacity",
+        "Instances ready for a new session",
+        |c| f64::from(c.available),
+    ),
+    (
+        "CapacityUtilization",
+        "InUseCapacity / ActualCapacity * 100",
+        |c| c.utilization(),
+    ),
+    ("DesiredCapacity", "Instances the fleet should have", |c| {
+        f64::from(c.desired_metric())
+    }),
+    ("InUseCapacity", "Instances serving a session", |c| {
+        f64::from(c.in_use)
+    }),
+    ("PendingCapacity", "Instances being provisioned", |c| {
+        f64::from(c.pending)
+    }),
+    ("RunningCapacity", "Instances running", |c| {
+        f64::from(c.running)
+    }),
+    (
+        "InsufficientCapacityError",
+        "Sessions refused for lack of capacity",
+        |c| c.insufficient_capacity_errors as f64,
+    ),
+];
+
+pub async fn handle(State(server): State<Arc<Server>>) -> impl IntoResponse {
+    let text = render(&*server.cp.lock().await);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+}
+
+fn render(cp: &ControlPlane) -> String {
+    let fleets: Vec<(String, Capacity)> = cp
+        .fleets()
+        .filter_map(|f| Some((f.name.clone(), cp.capacity(&f.name).ok()?)))
+        .collect();
+    let mut out = String::new();
+    for (name, help, value) in METRICS {
+        let kind = if *name == "InsufficientCapacityError" {
+            "counter"
+        } else {
+            "gauge"
+        };
+        let _ = writeln!(
+            out,
+            "# HELP appstream_{name} {help}\n# TYPE appstream_{name} {kind}"
+        );
+        for (fleet, capacity) in &fleets {
+            let _ = writeln!(
+                out,
+                "appstream_{name}{{fleet=\"{fleet}\"}} {}",
+                value(capacity)
+            );
+        }
+    }
+    out
+}
