@@ -36,3 +36,16 @@ cd "$(dirname "$0")/.."
 if [ ! -d node_modules/playwright-core ]; then
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --silent
 fi
+
+# Python packages for the admin-API tests (tests/api): the newest boto3/botocore (the
+# rpcv2Cbor client; the AWS CLI's own botocore speaks awsJson1_1) and a WebSocket client,
+# in their own directory so that the AWS CLI keeps its pinned botocore. Pinned; reinstalled
+# only when a pin changes.
+PYDEPS="${PORTHOLE_TEST_PYDEPS:-/var/tmp/porthole-pydeps}"
+PY_PINS=(boto3==1.44.8 botocore==1.44.8 websocket-client==1.9.2)
+if [ "$(cat "$PYDEPS/.pins" 2>/dev/null)" != "${PY_PINS[*]}" ]; then
+  rm -rf "$PYDEPS"
+  python3 -m pip install --quiet --disable-pip-version-check --no-warn-conflicts \
+    --target "$PYDEPS" "${PY_PINS[@]}"
+  echo "${PY_PINS[*]}" > "$PYDEPS/.pins"
+fi

@@ -130,14 +130,13 @@ export function pssBytes(pid) {
 // ---------------------------------------------------------------- porthole
 
 /**
- * Spawns `porthole stream --listen 127.0.0.1:0 ARGS -- APP...` and resolves once it
- * printed its URL. `spawnedAt` is Date.now() just before the spawn.
+ * Spawns `bin ARGS` (porthole, in any mode) with a UTF-8 locale and no DISPLAY, keeps
+ * the tail of its output, and records every process it spawns while it runs so that
+ * `stopPorthole` can check them even after it exited (orphans are reparented away).
+ * `output(re)` resolves with the first match of `re` in its stdout, or rejects when
+ * it exits, fails to spawn or prints nothing matching within `timeout` ms.
  */
-export async function startPorthole({ app, size, view, extraArgs = [], env = {}, bin = portholeBin(), timeout = 30000 }) {
-  const args = ['stream', '--listen', '127.0.0.1:0'];
-  if (size) args.push('--size', size);
-  if (view) args.push('--view', view);
-  args.push(...extraArgs, '--', ...app);
+export function spawnTracked(bin, args, { env = {} } = {}) {
   // A UTF-8 locale so xterm encodes non-ASCII input as UTF-8.
   const fullEnv = { ...process.env, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', ...env };
   delete fullEnv.DISPLAY;
@@ -150,37 +149,41 @@ export async function startPorthole({ app, size, view, extraArgs = [], env = {},
   };
   proc.stdout.on('data', keep);
   proc.stderr.on('data', keep);
+  let stdout = '';
+  proc.stdout.on('data', (c) => { stdout += c; });
   const exited = new Promise((res) => proc.on('exit', (code, signal) => res({ code, signal })));
   const spawnError = new Promise((_, rej) => proc.on('error', rej));
   let exitInfo = null;
   exited.then((e) => { exitInfo = e; });
   const tail = () => log.join('').split('\n').slice(-40).join('\n');
-
-  const url = await Promise.race([
-    new Promise((res) => {
-      let out = '';
-      proc.stdout.on('data', (c) => {
-        out += c;
-        const m = /http:\/\/[^\s"'<>]+/.exec(out);
-        if (m) res(m[0]);
-      });
-    }),
-    exited.then((e) => { throw new Error(`porthole exited (${JSON.stringify(e)}) before printing its URL:\n${tail()}`); }),
-    spawnError.then(() => {}, (e) => { throw new Error(`cannot spawn ${bin}: ${e.message}`); }),
-    new Promise((_, rej) => setTimeout(() => rej(new Error(`porthole printed no URL within ${timeout} ms:\n${tail()}`)), timeout).unref()),
-  ]);
-  // Remember every process porthole spawns while it runs, so teardown can check them
-  // even after porthole itself exited (its orphans are reparented away).
   const spawned = new Map();
   const track = () => {
     for (const s of descendants(proc.pid)) spawned.set(`${s.pid}:${s.starttime}`, s);
   };
-  track();
-  const tracker = setInterval(track, 200);
-  tracker.unref();
-  exited.then(() => clearInterval(tracker));
+  const output = (re, timeout, what = `output matching ${re}`) => Promise.race([
+    new Promise((res) => {
+      const check = () => {
+        const m = re.exec(stdout);
+        if (m) {
+          proc.stdout.off('data', check);
+          res(m);
+        }
+      };
+      proc.stdout.on('data', check);
+      check();
+    }),
+    exited.then((e) => { throw new Error(`${basename(bin)} exited (${JSON.stringify(e)}) before printing ${what}:\n${tail()}`); }),
+    spawnError.then(() => {}, (e) => { throw new Error(`cannot spawn ${bin}: ${e.message}`); }),
+    new Promise((_, rej) => setTimeout(() => rej(new Error(`${basename(bin)} printed no ${what} within ${timeout} ms:\n${tail()}`)), timeout).unref()),
+  ]);
+  const startTracking = () => {
+    track();
+    const tracker = setInterval(track, 200);
+    tracker.unref();
+    exited.then(() => clearInterval(tracker));
+  };
   return {
-    proc, pid: proc.pid, url, spawnedAt, exited, tail, track,
+    proc, pid: proc.pid, spawnedAt, exited, tail, track, output, startTracking,
     get spawned() { return [...spawned.values()]; },
     get exitInfo() { return exitInfo; },
     /** Descendant process with the given command name (comm or argv[0] basename). */
@@ -188,6 +191,22 @@ export async function startPorthole({ app, size, view, extraArgs = [], env = {},
       return descendants(proc.pid).find((s) => s.comm === name || basename(cmdline(s.pid)[0] ?? '') === name);
     },
   };
+}
+
+/**
+ * Spawns `porthole stream --listen 127.0.0.1:0 ARGS -- APP...` and resolves once it
+ * printed its URL. `spawnedAt` is Date.now() just before the spawn.
+ */
+export async function startPorthole({ app, size, view, extraArgs = [], env = {}, bin = portholeBin(), timeout = 30000 }) {
+  const args = ['stream', '--listen', '127.0.0.1:0'];
+  if (size) args.push('--size', size);
+  if (view) args.push('--view', view);
+  args.push(...extraArgs, '--', ...app);
+  const p = spawnTracked(bin, args, { env });
+  const [url] = await p.output(/http:\/\/[^\s"'<>]+/, timeout, 'its URL');
+  p.startTracking();
+  p.url = url;
+  return p;
 }
 
 /** The X display of a porthole session, read from the app's environment. */
@@ -258,17 +277,18 @@ export async function launchBrowser() {
 
 /**
  * Opens the client in a new context and page (collecting console errors for
- * diagnostics) and waits for the first painted frame.
+ * diagnostics) and, unless `streaming` is false, waits for the first painted frame.
+ * `page.gotoResponse` is the page's HTTP response.
  */
-export async function openClient(browser, url, { viewport = { width: 1280, height: 720 }, query = '?scale=1', permissions = [] } = {}) {
+export async function openClient(browser, url, { viewport = { width: 1280, height: 720 }, query = '?scale=1', permissions = [], streaming = true } = {}) {
   const context = await browser.newContext({ viewport, deviceScaleFactor: 1 });
   if (permissions.length) await context.grantPermissions(permissions, { origin: new URL(url).origin });
   const page = await context.newPage();
   page.consoleLog = [];
   page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') page.consoleLog.push(`${m.type()}: ${m.text()}`); });
   page.on('pageerror', (e) => page.consoleLog.push(`pageerror: ${e.message}`));
-  await page.goto(new URL(query, url).href);
-  await waitStreaming(page);
+  page.gotoResponse = await page.goto(new URL(query, url).href);
+  if (streaming) await waitStreaming(page);
   return page;
 }
 

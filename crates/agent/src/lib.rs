@@ -30,7 +30,7 @@ use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use axum::{Json, Router};
 pub use porthole_x11::ViewMode;
-use porthole_x11::{Display, XServer};
+use porthole_x11::{Display, Listen, XServer};
 use tokio::process::Child;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::{watch, Mutex};
@@ -65,8 +65,15 @@ struct LiveDisplay {
 }
 
 impl LiveDisplay {
-    fn start(width: u32, height: u32, view: ViewMode, session_name: String) -> Result<Self> {
-        let xserver = XServer::start(width, height).context("starting the X server")?;
+    fn start(
+        width: u32,
+        height: u32,
+        view: ViewMode,
+        listen: Listen,
+        session_name: String,
+    ) -> Result<Self> {
+        let xserver =
+            XServer::start_with(width, height, listen).context("starting the X server")?;
         let name = xserver.display_name();
         let (display, x_events) = Display::connect(&name, view)
             .with_context(|| format!("connecting to X display {name}"))?;
@@ -133,6 +140,7 @@ pub async fn run_stream(config: StreamConfig) -> Result<ExitStatus> {
         config.width,
         config.height,
         config.view,
+        Listen::PathAndAbstract,
         session_name(&config.command),
     )?;
     let mut app = apps::spawn(&config.command, &BTreeMap::new(), &live.name)?;
@@ -171,7 +179,14 @@ pub async fn run_stream(config: StreamConfig) -> Result<ExitStatus> {
 /// `POST /launch` starts an app; `GET /health` answers once the display is up.
 pub async fn run_agent(config: AgentConfig) -> Result<()> {
     apps::adopt_orphans()?;
-    let live = LiveDisplay::start(config.width, config.height, config.view, "instance".into())?;
+    // Inside a sandbox: no abstract X socket, which host-network instances would share.
+    let live = LiveDisplay::start(
+        config.width,
+        config.height,
+        config.view,
+        Listen::PathOnly,
+        "instance".into(),
+    )?;
     let _ = std::fs::remove_file(&config.socket);
     let listener = tokio::net::UnixListener::bind(&config.socket)
         .with_context(|| format!("listening on {}", config.socket.display()))?;

@@ -301,7 +301,10 @@ impl Pump {
         tracing::trace!(
             frame_id,
             ops = ops.len(),
-            video = ops.iter().filter(|op| matches!(op, Op::Video { .. })).count(),
+            video = ops
+                .iter()
+                .filter(|op| matches!(op, Op::Video { .. }))
+                .count(),
             damage = damage.len(),
             bytes = message.len(),
             grab_us = (grabbed - started).as_micros(),

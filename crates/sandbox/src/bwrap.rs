@@ -37,11 +37,25 @@ pub(crate) fn args(spec: &InstanceSpec, hide: &[&Path]) -> Vec<OsString> {
         ImageRoot::Host => push(&[&"--ro-bind", &"/", &"/"]),
     }
     push(&[
-        &"--dev", &"/dev", &"--proc", &"/proc",
-        // Private /tmp: X sockets and lock files live there.
-        &"--tmpfs", &"/tmp", &"--tmpfs", &"/run", &"--tmpfs", &"/root",
+        &"--dev",
+        &"/dev",
+        &"--proc",
+        &"/proc",
+        // Private /tmp: X sockets and lock files live there. The X socket
+        // directory is made here because Xorg, not being root, won't create it.
+        &"--tmpfs",
+        &"/tmp",
+        &"--perms",
+        &"1777",
+        &"--dir",
+        &"/tmp/.X11-unix",
+        &"--tmpfs",
+        &"/run",
+        &"--tmpfs",
+        &"/root",
         // Other users' homes, before the instance's own home is mounted into it.
-        &"--tmpfs", &"/home",
+        &"--tmpfs",
+        &"/home",
     ]);
     for path in hide {
         push(&[&"--tmpfs", path]);
@@ -130,7 +144,7 @@ mod tests {
             args,
             "--unshare-all --die-with-parent --new-session --uid 200001 --gid 200001 \
              --hostname porthole --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp \
-             --tmpfs /run --tmpfs /root --tmpfs /home --tmpfs /var/lib/porthole \
+             --perms 1777 --dir /tmp/.X11-unix --tmpfs /run --tmpfs /root --tmpfs /home --tmpfs /var/lib/porthole \
              --bind /srv/run/i-1 /run/porthole --bind /srv/home/i-1 /home/user --clearenv \
              --setenv HOME /home/user --setenv USER user \
              --setenv PATH /usr/local/bin:/usr/bin:/bin --setenv LANG de_DE.UTF-8 \

@@ -29,6 +29,8 @@ pub struct Instances {
     porthole_exe: PathBuf,
     /// Running instances: a way to ask each one's supervising task to stop it.
     running: Mutex<HashMap<String, oneshot::Sender<()>>>,
+    /// Instances not yet cleaned up, and a wake-up when that number changes.
+    alive: tokio::sync::watch::Sender<usize>,
 }
 
 /// How an instance ended, for the control plane.
@@ -51,6 +53,7 @@ impl Instances {
             hidden,
             porthole_exe: std::env::current_exe().context("finding the porthole executable")?,
             running: Mutex::new(HashMap::new()),
+            alive: tokio::sync::watch::channel(0).0,
         })
     }
 
@@ -165,6 +168,21 @@ impl Instances {
             Some(stop) => stop.send(()).is_ok(),
             None => false,
         }
+    }
+
+    /// Stops every instance and waits (up to `limit`) until all are cleaned up.
+    pub async fn stop_all(&self, limit: Duration) {
+        let stops: Vec<_> = self
+            .running
+            .lock()
+            .expect("instances lock")
+            .drain()
+            .collect();
+        for (_, stop) in stops {
+            let _ = stop.send(());
+        }
+        let mut alive = self.alive.subscribe();
+        let _ = tokio::time::timeout(limit, alive.wait_for(|n| *n == 0)).await;
     }
 
     /// Starts an app in the instance's session.

@@ -40,9 +40,17 @@ const REGION: &str = "us-east-1";
 const ACCOUNT: &str = "000000000000";
 const TICK: Duration = Duration::from_secs(1);
 
+/// A batch of changes for the writer, and who waits for it to be durable.
+type Write = (
+    Vec<porthole_store::Change>,
+    Option<tokio::sync::oneshot::Sender<Result<()>>>,
+);
+
 pub(crate) struct Server {
     cp: Mutex<ControlPlane>,
     store: Store,
+    /// All writes go through one task, in the order the plane made them.
+    writes: tokio::sync::mpsc::UnboundedSender<Write>,
     credentials: Credentials,
     tokens: tokens::TokenKey,
     instances: instances::Instances,
@@ -106,9 +114,12 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let base_url = format!("http://{}", listener.local_addr()?);
+    let (writes, pending_writes) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(write_in_order(store.clone(), pending_writes));
     let server = Arc::new(Server {
         cp: Mutex::new(cp),
         store,
+        writes,
         credentials,
         tokens: token_key,
         instances: instances::Instances::new(
@@ -163,18 +174,11 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     tracing::info!("shutting down");
     ticker.abort();
     http.abort();
-    let running: Vec<String> = server
-        .cp
-        .lock()
-        .await
-        .instances()
-        .map(|i| i.id.clone())
-        .collect();
-    for id in running {
-        server.instances.stop(&id);
-    }
-    // Give supervisors a moment to take their sandboxes down.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Sandboxes get their SIGTERM grace period, and their directories are removed.
+    server
+        .instances
+        .stop_all(porthole_sandbox::STOP_GRACE + Duration::from_secs(2))
+        .await;
     Ok(())
 }
 
@@ -194,18 +198,43 @@ async fn tick_forever(server: Arc<Server>) {
     loop {
         interval.tick().await;
         let effects = server.cp.lock().await.tick(now());
-        if let Err(err) = server.persist().await {
-            tracing::error!("saving state failed: {err:#}");
-        }
+        server.persist_soon().await;
         server.apply(effects).await;
     }
 }
 
+async fn write_in_order(store: Store, mut pending: tokio::sync::mpsc::UnboundedReceiver<Write>) {
+    while let Some((changes, done)) = pending.recv().await {
+        let result = store.apply(&changes).await;
+        if let Err(err) = &result {
+            tracing::error!("saving state failed: {err:#}");
+        }
+        if let Some(done) = done {
+            let _ = done.send(result);
+        }
+    }
+}
+
 impl Server {
-    /// Writes the plane's pending changes; call after every mutation.
+    /// Saves the plane's pending changes and waits until they are durable:
+    /// for answers that promise a change happened (the admin API).
     async fn persist(&self) -> Result<()> {
-        let changes = self.cp.lock().await.take_changes();
-        let changes: Vec<porthole_store::Change> = changes
+        let (done, durable) = tokio::sync::oneshot::channel();
+        self.queue_changes(Some(done)).await;
+        durable.await.context("the state writer stopped")?
+    }
+
+    /// Saves the plane's pending changes without waiting: for the streaming
+    /// path, where an fsync must not delay the first frame.
+    async fn persist_soon(&self) {
+        self.queue_changes(None).await;
+    }
+
+    async fn queue_changes(&self, done: Option<tokio::sync::oneshot::Sender<Result<()>>>) {
+        // Taken and queued under the lock, so batches reach the writer in order.
+        let cp = &mut *self.cp.lock().await;
+        let changes = cp
+            .take_changes()
             .into_iter()
             .map(|c| porthole_store::Change {
                 kind: c.kind,
@@ -213,7 +242,7 @@ impl Server {
                 document: c.document,
             })
             .collect();
-        self.store.apply(&changes).await
+        let _ = self.writes.send((changes, done));
     }
 
     async fn persist_and_record(&self, ended_sessions: &[String]) -> Result<()> {
@@ -300,9 +329,7 @@ impl Server {
         observation: impl FnOnce(&mut ControlPlane) -> porthole_control::error::Result<Vec<Effect>>,
     ) {
         let effects = observation(&mut *self.cp.lock().await);
-        if let Err(err) = self.persist().await {
-            tracing::error!("saving state failed: {err:#}");
-        }
+        self.persist_soon().await;
         match effects {
             Ok(effects) => self.apply(effects).await,
             Err(err) => tracing::debug!("observation not applied: {}", err.message),

@@ -24,7 +24,7 @@ pub use cursor::CursorImage;
 pub use display::Display;
 pub use events::{spawn_event_thread, EventHandler, EventThread, XEvent};
 pub use input::Input;
-pub use server::XServer;
+pub use server::{Listen, XServer};
 pub use wm::{ManagedWindow, ViewMode, WindowManager};
 
 /// The connection type every part of this crate shares (Send + Sync).

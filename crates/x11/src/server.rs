@@ -42,6 +42,17 @@ Section "Screen"
 EndSection
 "#;
 
+/// The local sockets an X server listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listen {
+    /// The socket in /tmp/.X11-unix and the abstract one.
+    PathAndAbstract,
+    /// Only the socket in /tmp/.X11-unix. Abstract sockets are shared by every
+    /// process of a network namespace (the host's, or all host-network
+    /// instances'), so a sandboxed server must not offer one.
+    PathOnly,
+}
+
 /// A running Xorg. Dropping it stops the server and removes its files.
 pub struct XServer {
     child: Child,
@@ -53,6 +64,11 @@ pub struct XServer {
 impl XServer {
     /// Start Xorg on a display it picks itself (`-displayfd`) and set the screen size.
     pub fn start(width: u32, height: u32) -> Result<XServer> {
+        Self::start_with(width, height, Listen::PathAndAbstract)
+    }
+
+    /// Like [`XServer::start`], choosing which local sockets Xorg listens on.
+    pub fn start_with(width: u32, height: u32, listen: Listen) -> Result<XServer> {
         let began = Instant::now();
         let dir = private_dir()?;
         fs::write(dir.join("xorg.conf"), XORG_CONF).context("writing xorg.conf")?;
@@ -69,6 +85,10 @@ impl XServer {
             ])
             .arg(&log)
             .args(["-displayfd", "1"])
+            .args(match listen {
+                Listen::PathAndAbstract => &[][..],
+                Listen::PathOnly => &["-nolisten", "local"][..],
+            })
             .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
