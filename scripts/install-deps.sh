@@ -41,11 +41,14 @@ fi
 # rpcv2Cbor client; the AWS CLI's own botocore speaks awsJson1_1) and a WebSocket client,
 # in their own directory so that the AWS CLI keeps its pinned botocore. Pinned; reinstalled
 # only when a pin changes.
+# The AWS CLI (v1: it speaks awsJson1_1 to AppStream) is the tests' JSON client.
+command -v aws >/dev/null || python3 -m pip install --quiet --disable-pip-version-check \
+  --root-user-action=ignore awscli==1.45.11
 PYDEPS="${PORTHOLE_TEST_PYDEPS:-/var/tmp/porthole-pydeps}"
 PY_PINS=(boto3==1.44.8 botocore==1.44.8 websocket-client==1.9.2)
 if [ "$(cat "$PYDEPS/.pins" 2>/dev/null)" != "${PY_PINS[*]}" ]; then
   rm -rf "$PYDEPS"
-  python3 -m pip install --quiet --disable-pip-version-check --no-warn-conflicts \
+  python3 -m pip install --quiet --disable-pip-version-check --no-warn-conflicts --root-user-action=ignore \
     --target "$PYDEPS" "${PY_PINS[@]}"
   echo "${PY_PINS[*]}" > "$PYDEPS/.pins"
 fi
