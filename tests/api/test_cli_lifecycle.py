@@ -1,5 +1,6 @@
 """The whole fleet/stack lifecycle with the installed AWS CLI (awsJson1_1)."""
 
+import datetime
 import unittest
 import urllib.request
 
@@ -62,7 +63,7 @@ class CliLifecycle(ServerTestCase):
         self.assertEqual(described["State"], "STOPPED")
         self.assertEqual(described["MaxUserDurationInSeconds"], 3600)
         self.assertEqual(described["DisconnectTimeoutInSeconds"], 300)
-        self.assertIsInstance(described["CreatedTime"], (int, float))
+        self.assertIsInstance(described["CreatedTime"], datetime.datetime)
 
         stack = s.aws("create-stack", "--name", STACK, "--display-name", "CLI stack")["Stack"]
         self.assertEqual(stack["Arn"], f"arn:aws:appstream:us-east-1:000000000000:stack/{STACK}")

@@ -61,6 +61,9 @@ pub(crate) fn args(spec: &InstanceSpec, hide: &[&Path]) -> Vec<OsString> {
         push(&[&"--tmpfs", path]);
     }
     push(&[&"--bind", &spec.runtime_dir, &RUNTIME_MOUNT]);
+    for (host, inside) in &spec.read_only {
+        push(&[&"--ro-bind", host, inside]);
+    }
     if let Some(home) = &spec.home_dir {
         push(&[&"--bind", home, &HOME_MOUNT]);
     }
@@ -115,6 +118,7 @@ mod tests {
             runtime_dir: "/srv/run/i-1".into(),
             home_dir: Some("/srv/home/i-1".into()),
             hide: vec![],
+            read_only: vec![],
             limits: Limits {
                 cpu_millis: 1000,
                 memory_bytes: 1 << 30,

@@ -78,6 +78,9 @@ pub struct InstanceSpec {
     /// Host paths covered with an empty tmpfs inside (the server's data dir); missing ones
     /// are skipped.
     pub hide: Vec<PathBuf>,
+    /// Extra files or directories mounted read-only: (host path, path inside). The inside
+    /// path must lie on one of the sandbox's own tmpfs mounts (e.g. under /run).
+    pub read_only: Vec<(PathBuf, PathBuf)>,
     pub limits: Limits,
     pub network: Network,
     /// The whole environment inside, on top of HOME, USER, PATH, LANG=C.UTF-8 (which it may

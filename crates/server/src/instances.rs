@@ -18,6 +18,8 @@ use tokio::sync::oneshot;
 /// How long an instance may take from launch to an answering agent.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const AGENT_SOCKET: &str = "agent.sock";
+/// Where the agent executable appears inside a sandbox (on its private /run).
+const AGENT_EXE_INSIDE: &str = "/run/porthole-agent";
 /// Processes and threads per instance: X server, agent, apps.
 const MAX_PIDS: u32 = 2048;
 
@@ -47,11 +49,12 @@ impl Instances {
             .with_context(|| format!("creating {}", runtime_root.display()))?;
         // Instances' own uids must traverse it to reach their runtime directories.
         set_mode(&runtime_root, 0o711)?;
+        let porthole_exe = agent_executable(&runtime_root)?;
         Ok(Self {
             pool: UidPool::default(),
             runtime_root,
             hidden,
-            porthole_exe: std::env::current_exe().context("finding the porthole executable")?,
+            porthole_exe,
             running: Mutex::new(HashMap::new()),
             alive: tokio::sync::watch::channel(0).0,
         })
@@ -107,7 +110,13 @@ impl Instances {
             _ = stop => tracing::info!(instance = %spec.instance_id, "stopping instance"),
         }
         instance.terminate().await;
+        // Kept only when something went wrong (see the early returns above).
+        let _ = std::fs::remove_file(self.log_path(&spec.instance_id));
         Ended::Exited
+    }
+
+    fn log_path(&self, instance_id: &str) -> PathBuf {
+        self.runtime_root.join(format!("{instance_id}.log"))
     }
 
     fn launch(&self, spec: &LaunchSpec) -> Result<porthole_sandbox::Instance> {
@@ -130,6 +139,7 @@ impl Instances {
             runtime_dir: runtime_dir.clone(),
             home_dir: None,
             hide: self.hidden.clone(),
+            read_only: vec![(self.porthole_exe.clone(), PathBuf::from(AGENT_EXE_INSIDE))],
             limits: Limits {
                 cpu_millis: (spec.instance_type.vcpus * 1000.0) as u32,
                 memory_bytes: u64::from(spec.instance_type.memory_mib) * 1024 * 1024,
@@ -142,14 +152,14 @@ impl Instances {
             },
             env: vec![("PORTHOLE_LOG".into(), "info".into())],
             command: vec![
-                self.porthole_exe.to_string_lossy().into_owned(),
+                AGENT_EXE_INSIDE.into(),
                 "agent".into(),
                 "--socket".into(),
                 format!("{RUNTIME_MOUNT}/{AGENT_SOCKET}"),
                 "--view".into(),
                 view.into(),
             ],
-            log_file: Some(self.runtime_root.join(format!("{}.log", spec.instance_id))),
+            log_file: Some(self.log_path(&spec.instance_id)),
         };
         let mut instance = porthole_sandbox::launch(&sandbox_spec)
             .with_context(|| format!("launching instance {}", spec.instance_id))?;
@@ -205,6 +215,20 @@ impl Instances {
         }
         Ok(())
     }
+}
+
+/// A copy of this executable that every instance uid can run: the original
+/// may live where they cannot reach it (a build under /root, say).
+fn agent_executable(runtime_root: &Path) -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("finding the porthole executable")?;
+    let copy = runtime_root.join("porthole-agent");
+    let staging = runtime_root.join(format!(".porthole-agent.{}", std::process::id()));
+    std::fs::copy(&exe, &staging)
+        .with_context(|| format!("copying {} for instances", exe.display()))?;
+    set_mode(&staging, 0o755)?;
+    // Renamed into place: instances still starting from an older copy keep theirs.
+    std::fs::rename(&staging, &copy).with_context(|| format!("installing {}", copy.display()))?;
+    Ok(copy)
 }
 
 async fn wait_for_agent(socket: &Path) -> Result<()> {

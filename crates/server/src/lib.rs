@@ -39,6 +39,8 @@ pub struct ServeConfig {
 const REGION: &str = "us-east-1";
 const ACCOUNT: &str = "000000000000";
 const TICK: Duration = Duration::from_secs(1);
+/// How long a failed instance launch holds its slot before a retry.
+const FAILED_LAUNCH_BACKOFF: Duration = Duration::from_secs(5);
 
 /// A batch of changes for the writer, and who waits for it to be durable.
 type Write = (
@@ -58,6 +60,8 @@ pub(crate) struct Server {
     changed: Notify,
     /// Per live session: why its browsers must leave (None while they may stay).
     session_signals: StdMutex<HashMap<String, watch::Sender<Option<String>>>>,
+    /// Set at shutdown: instances that stop then are not replaced.
+    stopping: std::sync::atomic::AtomicBool,
     /// Sessions whose application has been started in their instance.
     launched: StdMutex<HashSet<String>>,
     base_url: String,
@@ -129,6 +133,7 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
         changed: Notify::new(),
         session_signals: StdMutex::new(HashMap::new()),
         launched: StdMutex::new(HashSet::new()),
+        stopping: std::sync::atomic::AtomicBool::new(false),
         base_url: base_url.clone(),
     });
     // Sessions ended by the restart are recorded like any other.
@@ -174,6 +179,9 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     tracing::info!("shutting down");
     ticker.abort();
     http.abort();
+    server
+        .stopping
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     // Sandboxes get their SIGTERM grace period, and their directories are removed.
     server
         .instances
@@ -290,7 +298,9 @@ impl Server {
             for effect in effects {
                 match effect {
                     Effect::LaunchInstance(spec) | Effect::StartInstance(spec) => {
-                        tokio::spawn(self.clone().run_instance(spec));
+                        if !self.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                            tokio::spawn(self.clone().run_instance(spec));
+                        }
                     }
                     Effect::TerminateInstance { instance_id } => {
                         if !self.instances.stop(&instance_id) {
@@ -356,6 +366,9 @@ impl Server {
         let _ = watcher.await;
         if let instances::Ended::Failed(err) = &ended {
             tracing::error!(instance = %id, "instance failed: {err:#}");
+            // The plane replaces it at once when told; a broken image or host
+            // would make that a tight loop, so failures are reported late.
+            tokio::time::sleep(FAILED_LAUNCH_BACKOFF).await;
         }
         self.observe(|cp| cp.instance_exited(&id, now())).await;
     }

@@ -50,6 +50,7 @@ impl Case {
             root: ImageRoot::Host,
             runtime_dir: dir.join("run"),
             home_dir: Some(dir.join("home")),
+            read_only: vec![],
             hide: vec![],
             limits: Limits {
                 cpu_millis: 1000,
