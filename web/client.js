@@ -1,16 +1,12 @@
-// Entry point: the connection to the agent and the glue between protocol,
-// display, input and UI. Exposes window.porthole for tests and the benchmark.
-import { CODEC_H264, CODEC_WEBP, PROTOCOL_VERSION, decodeServer, encodeClient } from './protocol.js';
-import { Display, h264Supported, webpSupported } from './display.js';
+// Entry point: the page side of the client. Input, UI, clipboard, cursor and
+// layout live here; the connection, decoding and painting (web/stream.js) run in
+// a worker on an OffscreenCanvas where the browser allows it, else right here.
+// Exposes window.porthole for tests and the benchmark.
+import { Stream, wallNow } from './stream.js';
 import { Input } from './input.js';
 import { Ui } from './ui.js';
 
 const RESIZE_DEBOUNCE_MS = 150;
-const RECONNECT_FIRST_MS = 500;
-const RECONNECT_MAX_MS = 5000;
-const TICK_MS = 1000;
-/** A broken video stream asks for a refresh at most this often. */
-const REFRESH_MIN_INTERVAL_MS = 250;
 
 /** `?scale=1`: one X pixel per CSS pixel, ignoring devicePixelRatio. */
 const ignoreDpr = new URLSearchParams(location.search).get('scale') === '1';
@@ -22,12 +18,9 @@ const textarea = /** @type {HTMLTextAreaElement} */ (document.getElementById('te
 
 /**
  * @typedef {{type: string, [k: string]: any}} Message
- * @typedef {{
- *   ws: WebSocket,
- *   goodbye: string | null,
- *   userClosed: boolean,
- *   paintQueue: Promise<void>,
- * }} Connection
+ * @typedef {import('./stream.js').StreamEvent} StreamEvent
+ * @typedef {import('./stream.js').Size} Size
+ * @typedef {Pick<Stream, 'send' | 'typed' | 'setViewport' | 'disconnect' | 'reconnect'>} Backend
  */
 
 const porthole = {
@@ -36,74 +29,48 @@ const porthole = {
   /** @type {string | null} */
   closeReason: null,
   screen: { width: 0, height: 0 },
+  /** @type {import('./stream.js').Stats} */
   stats: {
     framesPainted: 0,
     bytesReceived: 0,
     fps: 0,
     kbps: 0,
-    /** @type {number | null} */ rttMs: null,
-    /** @type {number | null} */ inputLatencyMs: null,
+    rttMs: null,
+    inputLatencyMs: null,
   },
   /** @type {Message[]} */
   windows: [],
   /** @type {string | null} */
   clipboardText: null,
+  /** whether the one running worker or Stream paints (tests and diagnostics) */
+  offscreen: false,
   /** @param {Message} msg @returns {boolean} whether it went out */
   send: (msg) => send(msg),
 };
 // @ts-ignore: test hook
 window.porthole = porthole;
 
-/** @type {Connection | null} */
-let conn = null;
-let reconnectDelay = RECONNECT_FIRST_MS;
-/** @type {ReturnType<typeof setTimeout> | undefined} */
-let reconnectTimer;
-let codecs = 0;
-/** @type {number | null} when the first input since the last painted frame was sent */
-let typedAt = null;
-let lastRefreshAt = -Infinity;
-/** @type {{width: number, height: number} | null} */
-let requestedSize = null;
+/** @type {Backend | null} */
+let backend = null;
 
-const display = new Display(canvas, { onRefreshNeeded: requestRefresh });
 const input = new Input({
   canvas,
   textarea,
   send,
-  onTyped: () => {
-    typedAt ??= performance.now();
-  },
+  onTyped: () => backend?.typed(wallNow()),
   onStatsToggle: () => ui.toggleStats(),
 });
 const ui = new Ui({
   onFocusWindow: (id) => send({ type: 'FocusWindow', window: id }),
   onSendClipboard: () => input.pullClipboard(true),
-  onDisconnect: disconnect,
-  onReconnect: () => {
-    reconnectDelay = RECONNECT_FIRST_MS;
-    connect();
-  },
+  onDisconnect: () => backend?.disconnect(),
+  onReconnect: () => backend?.reconnect(),
   onDone: () => input.focus(),
 });
 
 /** @param {Message} msg */
 function send(msg) {
-  return sendOn(conn, msg);
-}
-
-/** @param {Connection | null} c @param {Message} msg */
-function sendOn(c, msg) {
-  if (!c || c.ws.readyState !== WebSocket.OPEN) return false;
-  c.ws.send(encodeClient(msg));
-  return true;
-}
-
-function requestRefresh() {
-  const now = performance.now();
-  if (now - lastRefreshAt < REFRESH_MIN_INTERVAL_MS) return;
-  lastRefreshAt = now;
-  send({ type: 'RefreshRequest' });
+  return backend ? backend.send(msg) : false;
 }
 
 function dpr() {
@@ -119,19 +86,17 @@ function viewportSize() {
   };
 }
 
-/** CSS size = device size / dpr (sharp on HiDPI), shrunk to fit if the screen is larger. */
+/**
+ * CSS size = device size / dpr (sharp on HiDPI), shrunk to fit if the screen is larger.
+ * From porthole.screen: a canvas painted by the worker shows its new size only later.
+ */
 function layoutCanvas() {
-  const cssW = canvas.width / dpr();
-  const cssH = canvas.height / dpr();
+  if (porthole.screen.width === 0) return;
+  const cssW = porthole.screen.width / dpr();
+  const cssH = porthole.screen.height / dpr();
   const fit = Math.min(1, window.innerWidth / cssW, window.innerHeight / cssH);
   canvas.style.width = `${cssW * fit}px`;
   canvas.style.height = `${cssH * fit}px`;
-}
-
-function sendResize() {
-  const size = viewportSize();
-  if (requestedSize && size.width === requestedSize.width && size.height === requestedSize.height) return;
-  if (send({ type: 'Resize', ...size })) requestedSize = size;
 }
 
 /** @param {Uint8Array} bytes */
@@ -151,171 +116,116 @@ function setCursor(msg) {
     : `url(data:image/png;base64,${base64(msg.png)}) ${msg.hot_x} ${msg.hot_y}, auto`;
 }
 
-/**
- * Screen changes are applied strictly in arrival order, each after the previous
- * one has finished painting; work for a connection that is gone is dropped.
- * @param {Connection} c
- * @param {() => void | Promise<void>} job
- */
-function enqueue(c, job) {
-  c.paintQueue = c.paintQueue
-    .then(() => (c === conn ? job() : undefined))
-    .catch((err) => console.error('porthole: painting failed', err));
-}
-
-/** @param {Connection} c @param {Message} msg */
-async function paintFrame(c, msg) {
-  await display.paint(msg.rects);
-  if (msg.rects.length > 0) {
-    porthole.stats.framesPainted++;
-    if (typedAt !== null) {
-      porthole.stats.inputLatencyMs = performance.now() - typedAt;
-      typedAt = null;
-    }
-  }
-  sendOn(c, { type: 'FrameAck', frame_id: msg.frame_id });
-}
-
-/** @param {Connection} c @param {Message} msg */
-function handle(c, msg) {
-  switch (msg.type) {
-    case 'ServerHello':
-      if (msg.version !== PROTOCOL_VERSION) {
-        c.goodbye = `agent speaks protocol version ${msg.version}, this page ${PROTOCOL_VERSION}`;
-        c.ws.close(1002);
-        return;
-      }
+/** @param {StreamEvent} ev */
+function onStreamEvent(ev) {
+  switch (ev.type) {
+    case 'connecting':
+      porthole.state = 'connecting';
+      return;
+    case 'open':
+      return;
+    case 'streaming':
       porthole.state = 'streaming';
       porthole.closeReason = null;
-      reconnectDelay = RECONNECT_FIRST_MS;
       ui.hideBanner();
       ui.hideOverlay();
       return;
-    case 'ScreenSize':
-      enqueue(c, () => {
-        display.setScreenSize(msg.width, msg.height);
-        porthole.screen = { width: msg.width, height: msg.height };
-        layoutCanvas();
-      });
+    case 'lost':
+      input.reset();
+      porthole.state = 'connecting';
+      porthole.closeReason = ev.reason;
+      ui.showBanner(`Connection lost, reconnecting in ${(ev.retryMs / 1000).toFixed(1)} s…`);
       return;
-    case 'Frame':
-      enqueue(c, () => paintFrame(c, msg));
+    case 'closed':
+      input.reset();
+      porthole.state = 'closed';
+      porthole.closeReason = ev.reason;
+      ui.hideBanner();
+      ui.showOverlay(ev.title, ev.reason);
       return;
-    case 'Cursor':
-      setCursor(msg);
+    case 'screen':
+      porthole.screen = { width: ev.width, height: ev.height };
+      layoutCanvas();
       return;
-    case 'Clipboard':
-      porthole.clipboardText = msg.text;
-      input.agentClipboard(msg.text);
+    case 'cursor':
+      setCursor(ev.cursor);
       return;
-    case 'Windows':
-      porthole.windows = msg.windows;
-      ui.setWindows(msg.windows);
+    case 'clipboard':
+      porthole.clipboardText = ev.text;
+      input.agentClipboard(ev.text);
       return;
-    case 'Pong':
-      porthole.stats.rttMs = ((Math.floor(performance.now()) >>> 0) - msg.timestamp) >>> 0;
+    case 'windows':
+      porthole.windows = ev.windows;
+      ui.setWindows(ev.windows);
       return;
-    case 'Goodbye':
-      c.goodbye = msg.reason;
+    case 'stats':
+      Object.assign(porthole.stats, ev.stats);
+      ui.updateStats(porthole.stats);
       return;
   }
 }
 
-function connect() {
-  clearTimeout(reconnectTimer);
-  porthole.state = 'connecting';
-  const ws = new WebSocket(wsUrl);
-  ws.binaryType = 'arraybuffer';
-  /** @type {Connection} */
-  const c = { ws, goodbye: null, userClosed: false, paintQueue: Promise.resolve() };
-  conn = c;
-
-  ws.onopen = () => {
-    const size = viewportSize();
-    sendOn(c, { type: 'Hello', version: PROTOCOL_VERSION, ...size, codecs });
-    // Hello already carries the size; the Resize keeps agents that only act on
-    // Resize in step, and is a no-op for those that honoured Hello.
-    requestedSize = null;
-    sendResize();
-  };
-  ws.onmessage = (ev) => {
-    if (typeof ev.data === 'string') {
-      console.error('porthole: text message from the agent');
-      ws.close(1002);
-      return;
-    }
-    porthole.stats.bytesReceived += ev.data.byteLength;
-    let msg;
-    try {
-      msg = decodeServer(ev.data);
-    } catch (err) {
-      console.error('porthole: malformed message from the agent', err);
-      ws.close(1002);
-      return;
-    }
-    handle(c, msg);
-  };
-  ws.onclose = (ev) => onClosed(c, ev);
-}
-
-/** @param {Connection} c @param {CloseEvent} ev */
-function onClosed(c, ev) {
-  if (c !== conn) return;
-  input.reset();
-  display.resetVideo();
-  if (c.goodbye !== null || c.userClosed) {
-    porthole.state = 'closed';
-    porthole.closeReason = c.goodbye ?? 'disconnected';
-    ui.hideBanner();
-    ui.showOverlay(c.goodbye !== null ? 'Session closed' : 'Disconnected', porthole.closeReason);
-    return;
+/** True when a module worker can paint on this canvas (OffscreenCanvas). */
+function offscreenSupported() {
+  if (typeof canvas.transferControlToOffscreen !== 'function') return false;
+  let moduleWorkers = false;
+  try {
+    // The options are read before the (invalid) URL is, so no worker starts.
+    new Worker('http://[', { get type() { moduleWorkers = true; return 'module'; } });
+  } catch {
+    // Expected: the URL does not parse.
   }
-  porthole.state = 'connecting';
-  porthole.closeReason = `connection lost (code ${ev.code})`;
-  ui.showBanner(`Connection lost, reconnecting in ${(reconnectDelay / 1000).toFixed(1)} s…`);
-  reconnectTimer = setTimeout(connect, reconnectDelay);
-  reconnectDelay = Math.min(reconnectDelay * 2, RECONNECT_MAX_MS);
+  return moduleWorkers;
 }
 
-function disconnect() {
-  if (!conn) return;
-  conn.userClosed = true;
-  if (conn.ws.readyState === WebSocket.CLOSED) onClosed(conn, new CloseEvent('close', { code: 1000 }));
-  else conn.ws.close(1000);
-}
-
-/** Once a second: fps and bandwidth over the last second, and a Ping for the RTT. */
-function tick() {
-  let lastFrames = 0;
-  let lastBytes = 0;
-  let lastAt = performance.now();
-  setInterval(() => {
-    const now = performance.now();
-    const secs = (now - lastAt) / 1000;
-    const { stats } = porthole;
-    stats.fps = (stats.framesPainted - lastFrames) / secs;
-    stats.kbps = ((stats.bytesReceived - lastBytes) * 8) / 1000 / secs;
-    lastFrames = stats.framesPainted;
-    lastBytes = stats.bytesReceived;
-    lastAt = now;
-    send({ type: 'Ping', timestamp: Math.floor(now) >>> 0 });
-    ui.updateStats(stats);
-  }, TICK_MS);
+/**
+ * The stream in a worker: messages go there, events come back. `send` reports
+ * whether the connection was open when last heard of.
+ * @param {Size} viewport
+ * @returns {Backend}
+ */
+function startWorker(viewport) {
+  const worker = new Worker(new URL('worker.js', import.meta.url), { type: 'module' });
+  let open = false;
+  worker.onmessage = (/** @type {MessageEvent<StreamEvent>} */ e) => {
+    if (e.data.type === 'open') open = true;
+    else if (['connecting', 'lost', 'closed'].includes(e.data.type)) open = false;
+    onStreamEvent(e.data);
+  };
+  worker.onerror = (e) => console.error('porthole: the stream worker failed', e.message);
+  const offscreen = canvas.transferControlToOffscreen();
+  worker.postMessage({ op: 'start', canvas: offscreen, wsUrl, viewport }, [offscreen]);
+  const post = (/** @type {object} */ m) => worker.postMessage(m);
+  return {
+    send: (msg) => {
+      if (open) post({ op: 'send', msg });
+      return open;
+    },
+    typed: (at) => post({ op: 'typed', at }),
+    setViewport: (size) => post({ op: 'viewport', size }),
+    disconnect: () => post({ op: 'disconnect' }),
+    reconnect: () => post({ op: 'reconnect' }),
+  };
 }
 
 let resizeTimer = 0;
 window.addEventListener('resize', () => {
   layoutCanvas();
   clearTimeout(resizeTimer);
-  resizeTimer = setTimeout(sendResize, RESIZE_DEBOUNCE_MS);
+  resizeTimer = setTimeout(() => backend?.setViewport(viewportSize()), RESIZE_DEBOUNCE_MS);
 });
 
-async function main() {
-  const [h264, webp] = await Promise.all([h264Supported(), webpSupported()]);
-  codecs = (h264 ? CODEC_H264 : 0) | (webp ? CODEC_WEBP : 0);
+function main() {
   input.focus();
-  tick();
-  connect();
+  const viewport = viewportSize();
+  porthole.offscreen = offscreenSupported();
+  if (porthole.offscreen) {
+    backend = startWorker(viewport);
+  } else {
+    const stream = new Stream(canvas, { wsUrl, viewport, emit: onStreamEvent });
+    backend = stream;
+    stream.start();
+  }
 }
 
 main();

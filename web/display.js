@@ -1,4 +1,5 @@
-// Painting agent frames onto the #screen canvas, in order and atomically per frame.
+// Painting agent frames onto the #screen canvas (or the OffscreenCanvas it handed
+// to web/worker.js), in order and atomically per frame.
 import { Encoding } from './protocol.js';
 
 export const H264_CODEC = 'avc1.42E01F';
@@ -125,7 +126,7 @@ class VideoStream {
 
 export class Display {
   /**
-   * @param {HTMLCanvasElement} canvas
+   * @param {HTMLCanvasElement | OffscreenCanvas} canvas
    * @param {{onRefreshNeeded: () => void}} hooks called when video can't be decoded
    */
   constructor(canvas, hooks) {

@@ -211,9 +211,15 @@ export async function startPorthole({ app, size, view, extraArgs = [], env = {},
 
 /** The X display of a porthole session, read from the app's environment. */
 export async function displayEnv(porthole, appName) {
-  const st = await waitFor(() => porthole.find(appName), { what: `app process ${appName}`, diag: porthole.tail });
-  const e = environ(st.pid);
-  if (!e.DISPLAY) throw new Error(`app ${appName} (pid ${st.pid}) has no DISPLAY in its environment`);
+  // Polled until DISPLAY shows: a process caught mid-exec reads with an empty environment.
+  const { st, e } = await waitFor(
+    () => {
+      const found = porthole.find(appName);
+      const env = found && environ(found.pid);
+      return env && env.DISPLAY ? { st: found, e: env } : null;
+    },
+    { what: `app process ${appName} with DISPLAY in its environment`, diag: porthole.tail },
+  );
   const xenv = { DISPLAY: e.DISPLAY };
   if (e.XAUTHORITY) xenv.XAUTHORITY = e.XAUTHORITY;
   return { app: st, xenv, displayNumber: Number(/:(\d+)/.exec(e.DISPLAY)[1]) };

@@ -50,6 +50,16 @@ enum Command {
         /// Where instances' runtime directories (agent sockets) are made.
         #[arg(long, default_value = "/run/porthole")]
         runtime_dir: PathBuf,
+        /// Serve HTTPS even on loopback (always on beyond loopback). Without
+        /// --tls-cert, a self-signed certificate is made in the data directory.
+        #[arg(long)]
+        tls: bool,
+        /// PEM certificate chain to serve HTTPS with.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key of --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Serve one instance's display on a Unix socket (run inside an instance's sandbox).
     Agent {
@@ -136,18 +146,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
-        Command::Serve {
-            listen,
-            data_dir,
-            database,
-            runtime_dir,
-        } => {
-            let config = porthole_server::ServeConfig {
-                listen,
-                data_dir,
-                database,
-                runtime_dir,
-            };
+        Command::Serve { listen, data_dir, database, runtime_dir, tls, tls_cert, tls_key } => {
+            let certificate = tls_cert
+                .zip(tls_key)
+                .map(|(cert, key)| porthole_server::CertificateFiles { cert, key });
+            let config =
+                porthole_server::ServeConfig { listen, data_dir, database, runtime_dir, tls, certificate };
             runtime()?.block_on(porthole_server::serve(config))?;
             Ok(ExitCode::SUCCESS)
         }

@@ -10,6 +10,7 @@ mod defaults;
 mod gateway;
 mod instances;
 mod metrics;
+mod tls;
 mod tokens;
 
 use std::collections::{HashMap, HashSet};
@@ -18,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use axum::routing::{get, post};
 use axum::Router;
 use porthole_control::{Config, ControlPlane, Effect, EndReason, Timestamp};
@@ -26,6 +27,7 @@ use porthole_store::{SessionRecord, Store};
 use tokio::sync::{watch, Mutex, Notify};
 
 pub use credentials::Credentials;
+pub use tls::CertificateFiles;
 
 pub struct ServeConfig {
     pub listen: SocketAddr,
@@ -34,6 +36,10 @@ pub struct ServeConfig {
     pub database: Option<String>,
     /// Where instances' runtime directories (agent sockets) live.
     pub runtime_dir: PathBuf,
+    /// Serve TLS (always beyond loopback): with these files, or a self-signed
+    /// certificate kept in the data directory.
+    pub tls: bool,
+    pub certificate: Option<CertificateFiles>,
 }
 
 const REGION: &str = "us-east-1";
@@ -76,9 +82,7 @@ pub(crate) fn now() -> Timestamp {
 
 /// Runs until SIGINT/SIGTERM.
 pub async fn serve(config: ServeConfig) -> Result<()> {
-    if !config.listen.ip().is_loopback() {
-        bail!("listening beyond loopback needs TLS, which this build does not serve yet; use 127.0.0.1");
-    }
+    let tls = config.tls || config.certificate.is_some() || !config.listen.ip().is_loopback();
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let store = match &config.database {
@@ -117,7 +121,12 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
-    let base_url = format!("http://{}", listener.local_addr()?);
+    let tls_config = match tls {
+        true => Some(tls::server_config(config.certificate.as_ref(), &config.data_dir)?),
+        false => None,
+    };
+    let scheme = if tls { "https" } else { "http" };
+    let base_url = format!("{scheme}://{}", listener.local_addr()?);
     let (writes, pending_writes) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(write_in_order(store.clone(), pending_writes));
     let server = Arc::new(Server {
@@ -164,7 +173,14 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
         .merge(gateway::routes())
         .with_state(server.clone());
     let ticker = tokio::spawn(tick_forever(server.clone()));
-    let http = tokio::spawn(async move { axum::serve(listener, router).await });
+    let http = match tls_config {
+        Some(tls_config) => tokio::spawn(tls::serve(listener, router, tls_config)),
+        None => tokio::spawn(async move {
+            if let Err(err) = axum::serve(listener, router).await {
+                tracing::error!("the HTTP server stopped: {err}");
+            }
+        }),
+    };
     println!(
         "porthole: serving at {base_url}/ (admin API: aws appstream --endpoint-url {base_url})"
     );
