@@ -146,12 +146,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
-        Command::Serve { listen, data_dir, database, runtime_dir, tls, tls_cert, tls_key } => {
+        Command::Serve {
+            listen,
+            data_dir,
+            database,
+            runtime_dir,
+            tls,
+            tls_cert,
+            tls_key,
+        } => {
             let certificate = tls_cert
                 .zip(tls_key)
                 .map(|(cert, key)| porthole_server::CertificateFiles { cert, key });
-            let config =
-                porthole_server::ServeConfig { listen, data_dir, database, runtime_dir, tls, certificate };
+            let config = porthole_server::ServeConfig {
+                listen,
+                data_dir,
+                database,
+                runtime_dir,
+                tls,
+                certificate,
+            };
             runtime()?.block_on(porthole_server::serve(config))?;
             Ok(ExitCode::SUCCESS)
         }

@@ -122,7 +122,10 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let tls_config = match tls {
-        true => Some(tls::server_config(config.certificate.as_ref(), &config.data_dir)?),
+        true => Some(tls::server_config(
+            config.certificate.as_ref(),
+            &config.data_dir,
+        )?),
         false => None,
     };
     let scheme = if tls { "https" } else { "http" };
