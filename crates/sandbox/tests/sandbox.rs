@@ -377,25 +377,7 @@ async fn killing_the_server_kills_its_sandboxes() {
     fs::remove_dir_all(std::path::Path::new(runtime).parent().unwrap()).unwrap();
 }
 
-const XORG_CONF: &str = r#"Section "ServerFlags"
-  Option "AutoAddDevices" "false"
-  Option "AutoEnableDevices" "false"
-EndSection
-Section "Device"
-  Identifier "dummy"
-  Driver "dummy"
-  VideoRam 256000
-EndSection
-Section "Screen"
-  Identifier "screen"
-  Device "dummy"
-  DefaultDepth 24
-  SubSection "Display"
-    Depth 24
-    Virtual 5120 2880
-  EndSubSection
-EndSection
-"#;
+use porthole_x11::server::XORG_CONF;
 
 /// Xorg started the way crates/x11/src/server.rs starts it (relative -config, -displayfd),
 /// then xterm and xdpyinfo against it, all inside one sandbox as the unprivileged uid.

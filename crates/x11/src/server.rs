@@ -22,7 +22,9 @@ const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// The dummy driver can resize to any mode up to `Virtual`; `AutoAddDevices false` keeps
 /// udev input devices (the host's keyboard) out of the session.
-const XORG_CONF: &str = r#"Section "ServerFlags"
+/// The dummy-driver configuration every Porthole X server runs with (resizable
+/// up to 5120x2880, no input devices).
+pub const XORG_CONF: &str = r#"Section "ServerFlags"
   Option "AutoAddDevices" "false"
   Option "AutoEnableDevices" "false"
 EndSection
