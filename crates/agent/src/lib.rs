@@ -34,6 +34,7 @@ use porthole_x11::{Display, Listen, XServer};
 use tokio::process::Child;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::{watch, Mutex};
+pub use viewer::goodbye;
 
 use crate::pump::{Pump, PumpInput};
 use crate::viewer::Session;

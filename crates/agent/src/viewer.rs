@@ -77,12 +77,24 @@ pub async fn serve(mut socket: WebSocket, session: Arc<Session>) {
         }
     };
     if code == CLOSE_NORMAL {
-        let goodbye = ServerMessage::Goodbye {
-            reason: reason.clone(),
-        }
-        .encode();
-        let _ = socket.send(Message::Binary(goodbye.into())).await;
+        goodbye(&mut socket, &reason).await;
+    } else {
+        close(&mut socket, code, &reason).await;
     }
+}
+
+/// Tells the browser why it must leave (shown to the user), then closes normally.
+pub async fn goodbye(socket: &mut WebSocket, reason: &str) {
+    let message = ServerMessage::Goodbye {
+        reason: reason.to_owned(),
+    }
+    .encode();
+    let _ = socket.send(Message::Binary(message.into())).await;
+    close(socket, CLOSE_NORMAL, reason).await;
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
+    // Close reasons are limited to 123 bytes on the wire.
     let frame = CloseFrame {
         code,
         reason: reason.chars().take(100).collect::<String>().into(),

@@ -48,22 +48,28 @@ pub fn load_or_create(data_dir: &Path) -> Result<Credentials> {
                 access_key_id: format!("PH{}", random_text(18, ALPHABET_UPPER)),
                 secret_access_key: random_text(40, ALPHABET_MIXED),
             };
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .with_context(|| format!("creating {}", path.display()))?;
-            write!(
-                file,
+            let text = format!(
                 "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
                 credentials.access_key_id, credentials.secret_access_key
-            )
-            .with_context(|| format!("writing {}", path.display()))?;
+            );
+            write_private_file(&path, text.as_bytes())?;
             Ok(credentials)
         }
         Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
     }
+}
+
+/// Creates `path` readable by its owner only (it must not exist yet) and writes `bytes`:
+/// for secrets (credentials, TLS keys).
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(bytes)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn parse(text: &str) -> Result<Credentials> {

@@ -88,40 +88,37 @@ pub async fn create(server: &Arc<Server>) -> Result<()> {
 /// A streaming URL for the default stack, once its fleet is running (or
 /// None when the default fleet has been removed or stopped).
 pub async fn welcome_url(server: &Arc<Server>) -> Result<Option<String>> {
-    let deadline = tokio::time::Instant::now() + FLEET_START_TIMEOUT;
-    loop {
-        let notified = server.changed.notified();
-        {
-            let cp = server.cp.lock().await;
-            let Ok(fleet) = cp.fleet(FLEET) else {
-                return Ok(None);
-            };
-            match fleet.state {
-                FleetState::Running => {
-                    let grant = cp
-                        .create_streaming_url(
-                            STACK,
-                            FLEET,
-                            "newcomer",
-                            None,
-                            Some(WELCOME_VALIDITY_SECS),
-                            None,
-                            now(),
-                        )
-                        .map_err(|err| anyhow::anyhow!(err.message))
-                        .context("making the welcome streaming URL")?;
-                    return Ok(Some(format!(
-                        "{}/session/{}/",
-                        server.base_url,
-                        server.tokens.sign(&grant)
-                    )));
-                }
-                FleetState::Starting => {}
-                _ => return Ok(None),
+    let timeout = format!(
+        "the default fleet did not start within {FLEET_START_TIMEOUT:?}; see the instance logs"
+    );
+    let grant = server
+        .wait_for(FLEET_START_TIMEOUT, &timeout, |cp| {
+            match cp.fleet(FLEET).map(|f| f.state) {
+                Ok(FleetState::Running) => Some(
+                    cp.create_streaming_url(
+                        STACK,
+                        FLEET,
+                        "newcomer",
+                        None,
+                        Some(WELCOME_VALIDITY_SECS),
+                        None,
+                        now(),
+                    )
+                    .map(Some)
+                    .map_err(|err| anyhow::anyhow!(err.message))
+                    .context("making the welcome streaming URL"),
+                ),
+                Ok(FleetState::Starting) => None,
+                // Removed or stopped by an administrator: nothing to welcome with.
+                _ => Some(Ok(None)),
             }
-        }
-        if tokio::time::timeout_at(deadline, notified).await.is_err() {
-            bail!("the default fleet did not start within {FLEET_START_TIMEOUT:?}; see the instance logs");
-        }
-    }
+        })
+        .await?;
+    Ok(grant.map(|grant| {
+        format!(
+            "{}/session/{}/",
+            server.base_url,
+            server.tokens.sign(&grant)
+        )
+    }))
 }

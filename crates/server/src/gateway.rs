@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -15,7 +15,6 @@ use axum::routing::get;
 use axum::Router;
 use futures_util::{SinkExt, StreamExt};
 use porthole_control::{SessionState, StreamingGrant};
-use porthole_protocol::ServerMessage;
 use tokio_tungstenite::tungstenite::Message as AgentMessage;
 
 use crate::{now, Server};
@@ -69,21 +68,8 @@ async fn upgrade(
                 },
                 Err(err) => err.message().to_owned(),
             };
-            goodbye(&mut socket, &reason).await;
+            porthole_agent::goodbye(&mut socket, &reason).await;
         })
-}
-
-async fn goodbye(socket: &mut WebSocket, reason: &str) {
-    let message = ServerMessage::Goodbye {
-        reason: reason.to_owned(),
-    }
-    .encode();
-    let _ = socket.send(Message::Binary(message.into())).await;
-    let frame = CloseFrame {
-        code: 1000,
-        reason: reason.chars().take(100).collect::<String>().into(),
-    };
-    let _ = socket.send(Message::Close(Some(frame))).await;
 }
 
 /// Opens or resumes the grant's session, then proxies until either side
@@ -175,29 +161,25 @@ fn is_input(message: &[u8]) -> bool {
 }
 
 async fn wait_until_active(server: &Server, session_id: &str) -> Result<String> {
-    let deadline = tokio::time::Instant::now() + START_TIMEOUT;
-    loop {
-        let notified = server.changed.notified();
-        {
-            let cp = server.cp.lock().await;
-            let session = cp
-                .session(session_id)
-                .map_err(|err| anyhow::anyhow!(err.message))?;
+    let timeout = "the session's instance did not start in time";
+    server
+        .wait_for(START_TIMEOUT, timeout, |cp| {
+            let session = match cp.session(session_id) {
+                Ok(session) => session,
+                Err(err) => return Some(Err(anyhow::anyhow!(err.message))),
+            };
             match (&session.state, &session.instance_id) {
-                (SessionState::Active, Some(instance)) => return Ok(instance.clone()),
-                (SessionState::Expired, _) => bail!(
+                (SessionState::Active, Some(instance)) => Some(Ok(instance.clone())),
+                (SessionState::Expired, _) => Some(Err(anyhow::anyhow!(
                     "{}",
                     session
                         .end_reason
                         .map_or("the session ended", porthole_control::EndReason::message)
-                ),
-                _ => {}
+                ))),
+                _ => None,
             }
-        }
-        if tokio::time::timeout_at(deadline, notified).await.is_err() {
-            bail!("the session's instance did not start in time");
-        }
-    }
+        })
+        .await
 }
 
 /// Starts the session's application the first time a browser attaches.

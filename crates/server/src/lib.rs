@@ -392,6 +392,27 @@ impl Server {
         self.observe(|cp| cp.instance_exited(&id, now())).await;
     }
 
+    /// Re-checks the plane each time it changes until `check` decides
+    /// (Some), or fails with `timeout_message` at `limit`.
+    async fn wait_for<T>(
+        &self,
+        limit: Duration,
+        timeout_message: &str,
+        mut check: impl FnMut(&ControlPlane) -> Option<Result<T>>,
+    ) -> Result<T> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            // Registered before the check, so a change in between is not missed.
+            let changed = self.changed.notified();
+            if let Some(decided) = check(&*self.cp.lock().await) {
+                return decided;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                anyhow::bail!("{timeout_message}");
+            }
+        }
+    }
+
     fn signal_session(&self, session_id: &str, reason: &str) {
         if let Some(signal) = self
             .session_signals

@@ -65,21 +65,11 @@ fn self_signed(data_dir: &Path) -> Result<CertificateFiles> {
         rcgen::generate_simple_self_signed(names).context("making a self-signed certificate")?;
     std::fs::write(&files.cert, certified.cert.pem())
         .with_context(|| format!("writing {}", files.cert.display()))?;
-    write_private(&files.key, certified.signing_key.serialize_pem().as_bytes())?;
+    crate::credentials::write_private_file(
+        &files.key,
+        certified.signing_key.serialize_pem().as_bytes(),
+    )?;
     Ok(files)
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(bytes)
-        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn hostname() -> String {
