@@ -3,13 +3,14 @@
 // `porthole serve`), and the statistics they report.
 import { focusApp, waitQuiet } from '../tests/e2e/harness.mjs';
 
+// Both skip missing values (a milestone a trial did not record).
 export const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 export const percentile = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
 };
 

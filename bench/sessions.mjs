@@ -29,7 +29,8 @@ const { values: opt } = parseArgs({
   },
 });
 const TRIALS = Number(opt.trials);
-const STEPS = opt.steps.split(',').map(Number);
+// --steps '' skips the density part.
+const STEPS = opt.steps ? opt.steps.split(',').map(Number) : [];
 const LAT_SESSIONS = Number(opt['latency-sessions']);
 const LAT_TRIALS = Number(opt['latency-trials']);
 const BUDGET_MS = Number(opt.budget) * 1000;
@@ -108,38 +109,37 @@ async function sessionsOf(server, fleet, userId) {
   return out;
 }
 
+/** The image's first app (xterm): a URL without ApplicationId opens the catalog instead. */
+async function firstApp(server) {
+  const { Images } = await api(server, 'DescribeImages', { Names: [IMAGE] });
+  return Images[0].Applications[0].Name;
+}
+
 async function streamingUrl(server, fleet, userId) {
-  const { StreamingURL } = await api(server, 'CreateStreamingURL', { StackName: fleet, FleetName: fleet, UserId: userId, Validity: 3600 });
+  server.firstApp ??= await firstApp(server);
+  const { StreamingURL } = await api(server, 'CreateStreamingURL', { StackName: fleet, FleetName: fleet, UserId: userId, ApplicationId: server.firstApp, Validity: 3600 });
   return `${StreamingURL}?scale=1`;
 }
 
 // ---------------------------------------------------------------- the browser
 
 // Runs in the page before the client: timestamps (Date.now(), the harness's clock) of
-// the page's start, DOMContentLoaded, the WebSocket's creation, open, first message and
-// first Frame message, the first painted frame and the first frame with the app's window listed.
+// DOMContentLoaded, the first painted frame and the first frame with the app's window
+// listed. The connection's own milestones (WebSocket created and open, first message,
+// first Frame message) come from the client's stats.timeline: the socket lives in a
+// Worker, out of the page's reach.
 function recordTimeline() {
   const tl = { navStart: performance.timeOrigin };
   window.__tl = tl;
   document.addEventListener('DOMContentLoaded', () => { tl.domReady = Date.now(); });
-  const Native = window.WebSocket;
-  window.WebSocket = class extends Native {
-    constructor(...args) {
-      super(...args);
-      tl.wsCreated ??= Date.now();
-      this.addEventListener('open', () => { tl.wsOpen ??= Date.now(); });
-      this.addEventListener('message', (e) => {
-        tl.wsFirstMessage ??= Date.now();
-        // Frame messages are type 0x81 (docs/protocol.md).
-        if (e.data instanceof ArrayBuffer && new Uint8Array(e.data)[0] === 0x81) tl.wsFirstFrame ??= Date.now();
-      });
-    }
-  };
   const poll = () => {
     const p = window.porthole;
     if (!tl.firstFrame && p?.stats?.framesPainted > 0) tl.firstFrame = Date.now();
-    if (tl.firstFrame && p?.windows?.length > 0) tl.appWindow = Date.now();
-    else requestAnimationFrame(poll);
+    if (tl.firstFrame && p?.windows?.length > 0) {
+      tl.appWindow = Date.now();
+      const { start, wsCreated, wsOpen, hello, firstMessage, firstFrameMessage } = p.stats.timeline ?? {};
+      Object.assign(tl, { clientStart: start, wsCreated, wsOpen, hello, wsFirstMessage: firstMessage, wsFirstFrame: firstFrameMessage });
+    } else requestAnimationFrame(poll);
   };
   requestAnimationFrame(poll);
 }
@@ -172,6 +172,20 @@ async function openTimed(browser, url, { latencyProbe = false } = {}) {
 
 // ---------------------------------------------------------------- 1. session start
 
+/**
+ * The gateway's own account of attaching the browser (its "browser attached" log
+ * line): ms from the WebSocket upgrade to the session opened, the instance assigned,
+ * the app launched, the agent's stream attached.
+ */
+function gatewayTimes(server, sessionId) {
+  // eslint-disable-next-line no-control-regex
+  const lines = server.tail().replace(/\x1b\[[0-9;]*m/g, '').split('\n');
+  const line = lines.reverse().find((l) => l.includes('browser attached') && l.includes(sessionId));
+  if (!line) return {};
+  const field = (k) => Number(new RegExp(`${k}_ms=(\\d+)`).exec(line)?.[1]);
+  return { gwOpened: field('opened'), gwAssigned: field('assigned'), gwLaunched: field('launched'), gwAttached: field('attached') };
+}
+
 async function startTrials(server, browser, { name, fleet, ready, userPrefix }) {
   await createFleet(server, name, fleet);
   await waitFleet(server, name, ready, 'ready for a session');
@@ -180,6 +194,7 @@ async function startTrials(server, browser, { name, fleet, ready, userPrefix }) 
     const url = await streamingUrl(server, name, `${userPrefix}-${i}`);
     const { context, tl } = await openTimed(browser, url);
     const [session] = await sessionsOf(server, name, `${userPrefix}-${i}`);
+    Object.assign(tl, gatewayTimes(server, session.Id));
     await api(server, 'ExpireSession', { SessionId: session.Id });
     await context.close();
     const t = Date.now();
@@ -344,15 +359,16 @@ function render({ alwaysOn, elastic, steps, problems, chromium, minutes }) {
     '',
     '### Session start: open a streaming URL -> first painted frame',
     '',
-    `${TRIALS} trials per fleet, each a new UserId (a fresh session), ended with ExpireSession; the ALWAYS_ON trials wait for Available capacity to come back first. Times from \`page.goto\` (a new browser context each); "app window" is the first frame after the client lists the xterm window; the last columns split the time after the WebSocket opened (the gateway assigns the instance, starts the app and connects to the agent before the first message; the agent sends its first Frame; the client decodes and paints it). Medians of each interval, so they need not add up exactly.`,
+    `${TRIALS} trials per fleet, each a new UserId (a fresh session), ended with ExpireSession; the ALWAYS_ON trials wait for Available capacity to come back first. Times from \`page.goto\` (a new browser context each); "app window" is the first frame after the client lists the xterm window. The connection's milestones come from the client (its socket runs in a Worker); the gateway's from its "browser attached" log line, in ms after the WebSocket upgrade: session opened (and durable), instance assigned, app launched (agent POST /launch answered), agent stream attached. Medians of each interval, so they need not add up exactly.`,
     '',
-    '| fleet | first frame, median | p90 | app window, median | page loaded (DOMContentLoaded) | WebSocket open | WebSocket open -> first message | -> first Frame message | -> painted | capacity back after ExpireSession |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| fleet | first frame, median | p90 | app window, median | page loaded (DOMContentLoaded) | WebSocket created | WebSocket open | gateway: opened / assigned / launched / attached | first message -> first Frame message | -> painted | capacity back after ExpireSession |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   const row = (label, trials) => {
     const s = (k) => stat(trials.map((t) => t[k]));
     const ff = s('firstFrame');
-    L.push(`| ${label} | **${ms(ff.median)}** | **${ms(ff.p90)}** | ${ms(s('appWindow').median)} | ${ms(s('domReady').median)} | ${ms(s('wsOpen').median)} | ${ms(median(trials.map((t) => t.wsFirstMessage - t.wsOpen)))} | ${ms(median(trials.map((t) => t.wsFirstFrame - t.wsFirstMessage)))} | ${ms(median(trials.map((t) => t.firstFrame - t.wsFirstFrame)))} | ${ms(s('backAfterExpire').median)} |`);
+    const gateway = ['gwOpened', 'gwAssigned', 'gwLaunched', 'gwAttached'].map((k) => ms(s(k).median)).join(' / ');
+    L.push(`| ${label} | **${ms(ff.median)}** | **${ms(ff.p90)}** | ${ms(s('appWindow').median)} | ${ms(s('domReady').median)} | ${ms(s('wsCreated').median)} | ${ms(s('wsOpen').median)} | ${gateway} | ${ms(median(trials.map((t) => t.wsFirstFrame - t.wsFirstMessage)))} | ${ms(median(trials.map((t) => t.firstFrame - t.wsFirstFrame)))} | ${ms(s('backAfterExpire').median)} |`);
     return ff;
   };
   const on = alwaysOn?.length ? row('ALWAYS_ON, waiting instance', alwaysOn) : null;
@@ -413,7 +429,8 @@ function writeOut(path, text) {
 // ---------------------------------------------------------------- main
 
 const began = Date.now();
-const server = await startServe({ env: { PORTHOLE_LOG: 'warn' } });
+// The gateway's "browser attached" lines give its share of each session start.
+const server = await startServe({ env: { PORTHOLE_LOG: 'warn,porthole_server::gateway=info' } });
 log(`serving at ${server.endpoint}`);
 const browser = await launchBrowser();
 const result = { problems: [], chromium: browser.version(), steps: [] };
@@ -440,7 +457,7 @@ try {
     // No instance left over from the previous trial: every start is cold.
     ready: (f) => f.State === 'RUNNING' && f.ComputeCapacityStatus.Running === 0 && f.ComputeCapacityStatus.InUse === 0,
   }));
-  result.steps = (await part('density', () => density(server, browser))) ?? [];
+  if (STEPS.length) result.steps = (await part('density', () => density(server, browser))) ?? [];
 } finally {
   await browser.close();
   await stopServe(server).catch((e) => result.problems.push(`teardown: ${e.message.split('\n')[0]}`));

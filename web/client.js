@@ -5,8 +5,11 @@
 import { Stream, wallNow } from './stream.js';
 import { Input } from './input.js';
 import { Ui } from './ui.js';
+import { Catalog } from './catalog.js';
+import { NoticeKind } from './protocol.js';
 
 const RESIZE_DEBOUNCE_MS = 150;
+const ACTIVITY = new Set(['PointerMove', 'PointerButton', 'Wheel', 'Key', 'Text', 'Resize', 'ClipboardSet']);
 
 /** `?scale=1`: one X pixel per CSS pixel, ignoring devicePixelRatio. */
 const ignoreDpr = new URLSearchParams(location.search).get('scale') === '1';
@@ -37,11 +40,16 @@ const porthole = {
     kbps: 0,
     rttMs: null,
     inputLatencyMs: null,
+    timeline: {},
   },
   /** @type {Message[]} */
   windows: [],
+  /** Warnings received (Notice messages), oldest first. @type {import('./stream.js').Notice[]} */
+  notices: [],
   /** @type {string | null} */
   clipboardText: null,
+  /** the session's application catalog (web/catalog.js) @type {import('./catalog.js').CatalogState | null} */
+  catalog: null,
   /** whether the one running worker or Stream paints (tests and diagnostics) */
   offscreen: false,
   /** @param {Message} msg @returns {boolean} whether it went out */
@@ -67,9 +75,14 @@ const ui = new Ui({
   onReconnect: () => backend?.reconnect(),
   onDone: () => input.focus(),
 });
+const catalog = new Catalog({ onDone: () => input.focus() });
+porthole.catalog = catalog.state;
 
 /** @param {Message} msg */
 function send(msg) {
+  // The server counts these as activity (crates/server/src/gateway.rs, is_input):
+  // an idle warning no longer holds.
+  if (ACTIVITY.has(msg.type)) ui.dismissNotice(NoticeKind.IdleDisconnect);
   return backend ? backend.send(msg) : false;
 }
 
@@ -141,6 +154,7 @@ function onStreamEvent(ev) {
       porthole.state = 'closed';
       porthole.closeReason = ev.reason;
       ui.hideBanner();
+      ui.dismissNotice();
       ui.showOverlay(ev.title, ev.reason);
       return;
     case 'screen':
@@ -157,6 +171,11 @@ function onStreamEvent(ev) {
     case 'windows':
       porthole.windows = ev.windows;
       ui.setWindows(ev.windows);
+      catalog.windowsChanged(ev.windows);
+      return;
+    case 'notice':
+      porthole.notices.push(ev.notice);
+      ui.showNotice(ev.notice);
       return;
     case 'stats':
       Object.assign(porthole.stats, ev.stats);
@@ -165,27 +184,14 @@ function onStreamEvent(ev) {
   }
 }
 
-/** True when a module worker can paint on this canvas (OffscreenCanvas). */
-function offscreenSupported() {
-  if (typeof canvas.transferControlToOffscreen !== 'function') return false;
-  let moduleWorkers = false;
-  try {
-    // The options are read before the (invalid) URL is, so no worker starts.
-    new Worker('http://[', { get type() { moduleWorkers = true; return 'module'; } });
-  } catch {
-    // Expected: the URL does not parse.
-  }
-  return moduleWorkers;
-}
-
 /**
  * The stream in a worker: messages go there, events come back. `send` reports
  * whether the connection was open when last heard of.
+ * @param {Worker} worker started by index.html, its connection already on its way
  * @param {Size} viewport
  * @returns {Backend}
  */
-function startWorker(viewport) {
-  const worker = new Worker(new URL('worker.js', import.meta.url), { type: 'module' });
+function startWorker(worker, viewport) {
   let open = false;
   worker.onmessage = (/** @type {MessageEvent<StreamEvent>} */ e) => {
     if (e.data.type === 'open') open = true;
@@ -218,14 +224,16 @@ window.addEventListener('resize', () => {
 function main() {
   input.focus();
   const viewport = viewportSize();
-  porthole.offscreen = offscreenSupported();
-  if (porthole.offscreen) {
-    backend = startWorker(viewport);
+  const worker = /** @type {Worker | undefined} */ (/** @type {any} */ (window).portholeWorker);
+  porthole.offscreen = worker !== undefined;
+  if (worker) {
+    backend = startWorker(worker, viewport);
   } else {
     const stream = new Stream(canvas, { wsUrl, viewport, emit: onStreamEvent });
     backend = stream;
     stream.start();
   }
+  catalog.load();
 }
 
 main();

@@ -12,7 +12,8 @@ export const CODEC_WEBP = 2;
 
 /** Rect encodings. */
 export const Encoding = Object.freeze({ Solid: 0, Copy: 1, Png: 2, Jpeg: 3, H264: 4, Webp: 5 });
-const ENCODING_COUNT = 6;
+/** `Notice.kind`s. */
+export const NoticeKind = Object.freeze({ SessionEnding: 0, IdleDisconnect: 1 });
 
 export class ProtocolError extends Error {
   /** @param {string} message */
@@ -23,12 +24,16 @@ export class ProtocolError extends Error {
 }
 
 /**
- * @typedef {'u8'|'u16'|'u32'|'i16'|'bool'|'str'|'bytes'|'encoding'|{list: Field[]}} Kind
+ * @typedef {{enum: string, count: number}} EnumKind  a u8 below `count`; `enum` names it in errors
+ * @typedef {'u8'|'u16'|'u32'|'i16'|'bool'|'str'|'bytes'|EnumKind|{list: Field[]}} Kind
  * @typedef {[string, Kind]} Field
  */
 
+/** @param {string} name @param {Record<string, number>} values @returns {EnumKind} */
+const enumOf = (name, values) => ({ enum: name, count: Object.keys(values).length });
+
 /** @type {Field[]} */
-const RECT = [['encoding', 'encoding'], ['x', 'u16'], ['y', 'u16'], ['width', 'u16'], ['height', 'u16'], ['data', 'bytes']];
+const RECT = [['encoding', enumOf('rect encoding', Encoding)], ['x', 'u16'], ['y', 'u16'], ['width', 'u16'], ['height', 'u16'], ['data', 'bytes']];
 /** @type {Field[]} */
 const WINDOW = [['id', 'u32'], ['x', 'i16'], ['y', 'i16'], ['width', 'u16'], ['height', 'u16'], ['focused', 'bool'], ['title', 'str']];
 
@@ -59,6 +64,7 @@ export const SERVER_MESSAGES = {
   Windows: [0x85, [['windows', { list: WINDOW }]]],
   Pong: [0x86, [['timestamp', 'u32']]],
   Goodbye: [0x87, [['reason', 'str']]],
+  Notice: [0x88, [['kind', enumOf('notice kind', NoticeKind)], ['seconds_left', 'u32'], ['text', 'str']]],
 };
 
 /** @param {Record<string, [number, Field[]]>} table */
@@ -96,6 +102,11 @@ class Writer {
    * @param {string} name for error messages
    */
   put(kind, value, name) {
+    if (typeof kind === 'object' && 'enum' in kind) {
+      checkInt(value, 0, kind.count - 1, name);
+      this.put('u8', value, name);
+      return;
+    }
     if (typeof kind === 'object') {
       if (!Array.isArray(value)) throw new ProtocolError(`${name}: expected an array`);
       this.put('u16', value.length, name);
@@ -104,7 +115,6 @@ class Writer {
     }
     switch (kind) {
       case 'u8':
-      case 'encoding':
         checkInt(value, 0, 0xff, name);
         this.reserve(1);
         this.view.setUint8(this.len, value);
@@ -181,6 +191,11 @@ class Reader {
 
   /** @param {Kind} kind @param {string} name @returns {any} */
   get(kind, name) {
+    if (typeof kind === 'object' && 'enum' in kind) {
+      const v = this.get('u8', name);
+      if (v >= kind.count) throw new ProtocolError(`unknown ${kind.enum} ${v}`);
+      return v;
+    }
     if (typeof kind === 'object') {
       const count = this.get('u16', name);
       const items = [];
@@ -191,11 +206,6 @@ class Reader {
       case 'u8': {
         this.need(1, name);
         return this.view.getUint8(this.pos++);
-      }
-      case 'encoding': {
-        const v = this.get('u8', name);
-        if (v >= ENCODING_COUNT) throw new ProtocolError(`unknown rect encoding ${v}`);
-        return v;
       }
       case 'bool': {
         const v = this.get('u8', name);

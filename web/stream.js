@@ -16,7 +16,9 @@ const REFRESH_MIN_INTERVAL_MS = 250;
 /**
  * @typedef {{type: string, [k: string]: any}} Message
  * @typedef {{width: number, height: number}} Size
- * @typedef {{framesPainted: number, bytesReceived: number, fps: number, kbps: number, rttMs: number | null, inputLatencyMs: number | null}} Stats
+ * @typedef {{framesPainted: number, bytesReceived: number, fps: number, kbps: number, rttMs: number | null, inputLatencyMs: number | null, timeline: Timeline}} Stats
+ * @typedef {{start?: number, wsCreated?: number, wsOpen?: number, hello?: number, firstMessage?: number, firstFrameMessage?: number, firstPaint?: number}} Timeline
+ *   wallNow() of the first connection's milestones (the session-start benchmark reads them)
  * @typedef {{type: 'connecting'}
  *   | {type: 'open'}
  *   | {type: 'streaming'}
@@ -26,18 +28,25 @@ const REFRESH_MIN_INTERVAL_MS = 250;
  *   | {type: 'cursor', cursor: Message}
  *   | {type: 'clipboard', text: string}
  *   | {type: 'windows', windows: Message[]}
+ *   | {type: 'notice', notice: Notice}
  *   | {type: 'stats', stats: Stats}} StreamEvent
  *   lost: the connection dropped and is retried in retryMs; closed: for good (Goodbye or disconnect)
+ * @typedef {{kind: number, seconds_left: number, text: string, deadline: number}} Notice
+ *   a warning (NoticeKind) as received; deadline: wallNow() when the time is up
  * @typedef {{
  *   ws: WebSocket,
  *   goodbye: string | null,
  *   userClosed: boolean,
  *   paintQueue: Promise<void>,
  * }} Connection
+ * @typedef {{ws: WebSocket, createdAt: number, missed: Event[]}} EarlySocket
+ *   a socket opened before its Stream existed, with the events it had meanwhile
  */
 
 /** Milliseconds since the epoch, comparable between a page and its workers (their performance.now() origins differ). */
 export const wallNow = () => performance.timeOrigin + performance.now();
+/** When an event happened, as wallNow() (it may be handled later). @param {Event} ev */
+const eventTime = (ev) => performance.timeOrigin + ev.timeStamp;
 
 export class Stream {
   /**
@@ -61,15 +70,26 @@ export class Stream {
     /** @type {Size | null} */
     this.requestedSize = null;
     /** @type {Stats} */
-    this.stats = { framesPainted: 0, bytesReceived: 0, fps: 0, kbps: 0, rttMs: null, inputLatencyMs: null };
+    this.stats = { framesPainted: 0, bytesReceived: 0, fps: 0, kbps: 0, rttMs: null, inputLatencyMs: null, timeline: { start: wallNow() } };
+    /** Settles once we know what we can decode: Hello waits for it, the connection does not. */
+    this.codecsKnown = Promise.all([h264Supported(), webpSupported()]).then(([h264, webp]) => {
+      this.codecs = (h264 ? CODEC_H264 : 0) | (webp ? CODEC_WEBP : 0);
+    });
   }
 
-  /** Find out what we can decode, then connect and keep the stats ticking. */
-  async start() {
-    const [h264, webp] = await Promise.all([h264Supported(), webpSupported()]);
-    this.codecs = (h264 ? CODEC_H264 : 0) | (webp ? CODEC_WEBP : 0);
+  /**
+   * Connect at once (the codec probes run meanwhile), or take over a socket
+   * already connecting, and keep the stats ticking.
+   * @param {EarlySocket | null} early
+   */
+  start(early = null) {
     this.tick();
-    this.connect();
+    this.connect(early);
+  }
+
+  /** @param {keyof Timeline} milestone @param {number} at wallNow() time */
+  mark(milestone, at = wallNow()) {
+    this.stats.timeline[milestone] ??= at;
   }
 
   /** @param {Message} msg @returns {boolean} whether it went out */
@@ -125,6 +145,7 @@ export class Stream {
   async paintFrame(c, msg) {
     await this.display.paint(msg.rects);
     if (msg.rects.length > 0) {
+      this.mark('firstPaint');
       this.stats.framesPainted++;
       if (this.typedAt !== null) {
         this.stats.inputLatencyMs = wallNow() - this.typedAt;
@@ -154,6 +175,7 @@ export class Stream {
         });
         return;
       case 'Frame':
+        this.mark('firstFrameMessage');
         this.enqueue(c, () => this.paintFrame(c, msg));
         return;
       case 'Cursor':
@@ -172,20 +194,31 @@ export class Stream {
       case 'Goodbye':
         c.goodbye = msg.reason;
         return;
+      case 'Notice':
+        this.emit({
+          type: 'notice',
+          notice: { kind: msg.kind, seconds_left: msg.seconds_left, text: msg.text, deadline: wallNow() + msg.seconds_left * 1000 },
+        });
+        return;
     }
   }
 
-  connect() {
+  /** @param {EarlySocket | null} early a socket opened before the Stream existed (web/worker.js) */
+  connect(early = null) {
     clearTimeout(this.reconnectTimer);
     this.emit({ type: 'connecting' });
-    const ws = new WebSocket(this.wsUrl);
+    const ws = early?.ws ?? new WebSocket(this.wsUrl);
     ws.binaryType = 'arraybuffer';
+    this.mark('wsCreated', early?.createdAt);
     /** @type {Connection} */
     const c = { ws, goodbye: null, userClosed: false, paintQueue: Promise.resolve() };
     this.conn = c;
 
-    ws.onopen = () => {
+    ws.onopen = async (ev) => {
+      this.mark('wsOpen', eventTime(ev));
+      await this.codecsKnown;
       this.sendOn(c, { type: 'Hello', version: PROTOCOL_VERSION, ...this.viewport, codecs: this.codecs });
+      this.mark('hello');
       this.emit({ type: 'open' });
       // Hello already carries the size; the Resize keeps agents that only act on
       // Resize in step, and is a no-op for those that honoured Hello.
@@ -198,6 +231,7 @@ export class Stream {
         ws.close(1002);
         return;
       }
+      this.mark('firstMessage', eventTime(ev));
       this.stats.bytesReceived += ev.data.byteLength;
       let msg;
       try {
@@ -210,6 +244,8 @@ export class Stream {
       this.handle(c, msg);
     };
     ws.onclose = (ev) => this.onClosed(c, ev.code);
+    // What the early socket heard before these handlers existed, in order.
+    for (const ev of early?.missed ?? []) /** @type {any} */ (ws)[`on${ev.type}`](ev);
   }
 
   /** The user asked to reconnect: start over without waiting. */

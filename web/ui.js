@@ -1,6 +1,8 @@
 // The page chrome around the remote screen: toolbar, window switcher, banner,
 // disconnected overlay and the stats overlay.
 
+import { wallNow } from './stream.js';
+
 /** How long the toolbar stays after the pointer leaves it. */
 const TOOLBAR_HIDE_MS = 800;
 
@@ -37,6 +39,11 @@ export class Ui {
     /** @type {HTMLElement} */ this.overlay = $('overlay');
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this.hideTimer = undefined;
+    this.notice = this.makeNotice();
+    /** @type {number | null} the NoticeKind shown */
+    this.noticeKind = null;
+    /** @type {ReturnType<typeof setInterval> | undefined} */
+    this.noticeTimer = undefined;
     this.wire();
   }
 
@@ -123,6 +130,52 @@ export class Ui {
 
   hideBanner() {
     this.banner.hidden = true;
+  }
+
+  /** The warning banner (dismissable, with the time left counting down). */
+  makeNotice() {
+    const box = document.createElement('div');
+    box.id = 'notice';
+    box.dataset.portholeUi = '';
+    box.setAttribute('role', 'alert');
+    box.hidden = true;
+    const text = document.createElement('span');
+    const left = document.createElement('strong');
+    const close = document.createElement('button');
+    close.type = 'button';
+    close.textContent = '×';
+    close.title = 'Dismiss';
+    close.addEventListener('click', () => {
+      this.dismissNotice();
+      this.hooks.onDone();
+    });
+    box.append(text, left, close);
+    document.body.append(box);
+    return { box, text, left };
+  }
+
+  /** @param {{kind: number, text: string, deadline: number}} notice deadline: wallNow() when the time is up */
+  showNotice(notice) {
+    const { box, text, left } = this.notice;
+    this.noticeKind = notice.kind;
+    text.textContent = notice.text;
+    const update = () => {
+      const secs = Math.max(0, Math.ceil((notice.deadline - wallNow()) / 1000));
+      left.textContent = `${Math.floor(secs / 60)}:${String(secs % 60).padStart(2, '0')} left`;
+      if (secs === 0) clearInterval(this.noticeTimer);
+    };
+    clearInterval(this.noticeTimer);
+    update();
+    this.noticeTimer = setInterval(update, 1000);
+    box.hidden = false;
+  }
+
+  /** @param {number} [kind] only a notice of this NoticeKind; all without */
+  dismissNotice(kind) {
+    if (this.noticeKind === null || (kind !== undefined && kind !== this.noticeKind)) return;
+    clearInterval(this.noticeTimer);
+    this.noticeKind = null;
+    this.notice.box.hidden = true;
   }
 
   /** @param {string} title @param {string} detail */

@@ -1,19 +1,37 @@
 // The module worker that runs web/stream.js on the page's canvas, transferred
 // as an OffscreenCanvas, so that frames arrive, decode and paint off the main thread.
+// index.html starts it before the page's own modules load.
 //
 // Page -> worker: {op: 'start', canvas, wsUrl, viewport} first, then
 // {op: 'send', msg}, {op: 'typed', at}, {op: 'viewport', size}, {op: 'disconnect'},
 // {op: 'reconnect'}. Worker -> page: the StreamEvents of web/stream.js.
-import { Stream } from './stream.js';
 
-/** @type {Stream | null} */
+// Connect first, even before loading the stream's modules: the gateway starts the
+// session while the page loads. The page's URL for it is the same (relative to
+// /session/TOKEN/ or /); what arrives meanwhile waits for the Stream.
+const early = openEarly(new URL('ws', self.location.href).href.replace(/^http/, 'ws'));
+const streamModule = import('./stream.js');
+
+/** @type {import('./stream.js').Stream | null} */
 let stream = null;
 
-self.onmessage = (/** @type {MessageEvent} */ e) => {
-  const m = e.data;
+/** @param {string} url @returns {import('./stream.js').EarlySocket} */
+function openEarly(url) {
+  const createdAt = performance.timeOrigin + performance.now();
+  const ws = new WebSocket(url);
+  ws.binaryType = 'arraybuffer';
+  /** @type {Event[]} */
+  const missed = [];
+  ws.onopen = ws.onmessage = ws.onclose = (e) => missed.push(e);
+  return { ws, createdAt, missed };
+}
+
+/** @param {any} m */
+async function handle(m) {
   if (m.op === 'start') {
+    const { Stream } = await streamModule;
     stream = new Stream(m.canvas, { wsUrl: m.wsUrl, viewport: m.viewport, emit: (ev) => self.postMessage(ev) });
-    stream.start();
+    stream.start(early);
     return;
   }
   if (!stream) return;
@@ -24,4 +42,10 @@ self.onmessage = (/** @type {MessageEvent} */ e) => {
     case 'disconnect': stream.disconnect(); return;
     case 'reconnect': stream.reconnect(); return;
   }
+}
+
+// In arrival order, also while 'start' waits for the modules.
+let handled = Promise.resolve();
+self.onmessage = (/** @type {MessageEvent} */ e) => {
+  handled = handled.then(() => handle(e.data)).catch((err) => console.error('porthole: worker', err));
 };

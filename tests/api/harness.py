@@ -90,14 +90,15 @@ class AwsError(Exception):
 class Server:
     """A running `porthole serve` with its own data directory."""
 
-    def __init__(self, data_dir, database=None):
+    def __init__(self, data_dir, database=None, env=None):
         self.data_dir = Path(data_dir)
         self.database = database
+        self.extra_env = env or {}
         self.proc = None
         self.url = None
         self.welcome_url = None
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
-        self._client = None
+        self._clients = {}
 
     def start(self, wait_for_welcome=True):
         binary = porthole_bin()
@@ -108,8 +109,9 @@ class Server:
             args += ["--database", self.database]
         env = {k: v for k, v in os.environ.items() if not k.startswith("PORTHOLE_")}
         env.setdefault("RUST_LOG", "info")
+        env.update(self.extra_env)
         self._lines = queue.Queue()
-        self._client = None  # a restart listens on a new port
+        self._clients = {}  # a restart listens on a new port
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=self._log, env=env, text=True
@@ -199,10 +201,10 @@ class Server:
 
     # --- the AWS CLI -------------------------------------------------------
 
-    def aws(self, operation, *args, timeout=60):
-        """Runs `aws appstream OPERATION ARGS...` and returns its JSON output
+    def aws(self, operation, *args, timeout=60, service="appstream"):
+        """Runs `aws SERVICE OPERATION ARGS...` and returns its JSON output
         (None when it prints nothing); raises AwsError with the code the CLI reports."""
-        cmd = ["aws", "appstream", operation, *map(str, args),
+        cmd = ["aws", service, operation, *map(str, args),
                "--endpoint-url", self.url, "--output", "json"]
         done = subprocess.run(cmd, env=self.aws_env(), capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0:
@@ -212,27 +214,35 @@ class Server:
             raise AssertionError(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr}")
         return json.loads(done.stdout) if done.stdout.strip() else None
 
-    def api(self, operation, **params):
+    def api(self, operation, service="appstream", **params):
         """Calls an operation through an in-process botocore client (the AWS
         CLI's own botocore, awsJson1_1): the fast path for checks around the
         CLI's calls. Raises AwsError with the code and HTTP status."""
-        if self._client is None:
+        if service not in self._clients:
             import botocore.config
             import botocore.session
 
             key, secret = self.credentials()
-            self._client = botocore.session.get_session().create_client(
-                "appstream", region_name=REGION, endpoint_url=self.url,
+            self._clients[service] = botocore.session.get_session().create_client(
+                service, region_name=REGION, endpoint_url=self.url,
                 aws_access_key_id=key, aws_secret_access_key=secret,
                 config=botocore.config.Config(retries={"max_attempts": 1}),
             )
         from botocore.exceptions import ClientError
 
         try:
-            return getattr(self._client, operation)(**params)
+            return getattr(self._clients[service], operation)(**params)
         except ClientError as err:
             raise AwsError(err.response["Error"]["Code"], err.response["Error"].get("Message"),
                            err.response["ResponseMetadata"]["HTTPStatusCode"]) from err
+
+    def open_browser(self, stack, fleet, user, validity=600):
+        """Opens a streaming session the way a browser does: a streaming URL,
+        then its WebSocket (kept open: the session is in use until closed)."""
+        websocket = import_from_pydeps("websocket")
+        url = self.api("create_streaming_url", StackName=stack, FleetName=fleet, UserId=user,
+                       Validity=validity)["StreamingURL"]
+        return websocket.create_connection(url.replace("http://", "ws://", 1) + "ws", timeout=30)
 
     def fleet(self, name):
         return self.api("describe_fleets", Names=[name])["Fleets"][0]
@@ -303,11 +313,14 @@ class ServerTestCase(unittest.TestCase):
     """One server per test class, stopped (SIGTERM, must exit 0) afterwards."""
 
     database = None
+    # Added to the server's environment (after the caller's PORTHOLE_* are dropped).
+    server_env = {}
 
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="porthole-api-")
-        cls.server = Server(Path(cls.tmp) / "data", database=cls.database_url())
+        cls.server = Server(Path(cls.tmp) / "data", database=cls.database_url(),
+                            env=cls.server_env)
         try:
             cls.server.start()
         except BaseException:

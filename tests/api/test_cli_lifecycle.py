@@ -88,9 +88,16 @@ class CliLifecycle(ServerTestCase):
         with urllib.request.urlopen(url["StreamingURL"], timeout=10) as page:
             self.assertEqual(page.status, 200)
             self.assertIn(b"<", page.read(200))
-        # No browser connected: no session yet.
-        sessions = s.aws("describe-sessions", "--stack-name", STACK, "--fleet-name", FLEET)
-        self.assertEqual(sessions.get("Sessions", []), [])
+        # Opening the URL starts the session, as AppStream does (its app starts
+        # while the page loads); no browser has connected to it yet.
+        sessions = wait_until(
+            lambda: s.aws("describe-sessions", "--stack-name", STACK,
+                          "--fleet-name", FLEET).get("Sessions"),
+            10, "the session the page opened", interval=0.2)
+        self.assertEqual(
+            [(x["UserId"], x["State"], x["ConnectionState"]) for x in sessions],
+            [("alice", "ACTIVE", "NOT_CONNECTED")])
+        s.aws("expire-session", "--session-id", sessions[0]["Id"])
 
         arn = fleet["Arn"]
         s.aws("tag-resource", "--resource-arn", arn, "--tags", "team=qa,env=test")

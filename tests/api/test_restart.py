@@ -1,6 +1,7 @@
 """State survives a restart, including kill -9: resources and tags come back,
-a session that was ACTIVE is ended (never ACTIVE forever), and the ALWAYS_ON
-default fleet runs again on a new instance."""
+a session that was ACTIVE is ended (never ACTIVE forever), the ALWAYS_ON
+default fleet runs again on a new instance, and nothing of the old instances
+(processes, runtime directories, cgroups) is left behind."""
 
 import unittest
 from pathlib import Path
@@ -25,6 +26,17 @@ def processes_mentioning(text):
         if text.encode() in cmdline:
             pids.append(int(proc.name))
     return pids
+
+
+RUNTIME_ROOT = Path("/run/porthole")  # porthole serve's default --runtime-dir
+
+
+def leftovers_of(instance_id):
+    """What an instance leaves on the host: its runtime dir, its log, its cgroups."""
+    paths = [RUNTIME_ROOT / instance_id, RUNTIME_ROOT / f"{instance_id}.log",
+             *Path("/sys/fs/cgroup").glob(f"*/porthole/{instance_id}"),
+             *Path("/sys/fs/cgroup").glob(f"porthole/{instance_id}")]
+    return [p for p in paths if p.exists()]
 
 
 class RestartAfterKill(ServerTestCase):
@@ -62,8 +74,13 @@ class RestartAfterKill(ServerTestCase):
         wait_until(lambda: not processes_mentioning(instance_id), 15,
                    f"the processes of instance {instance_id} to end")
 
+        # ... but its runtime directory and cgroups stay until a server cleans up.
+        self.assertTrue(leftovers_of(instance_id), "nothing left to clean up: test is moot")
+
         restarted = Server(s.data_dir).start()
         self.__class__.server = restarted  # tearDownClass stops this one
+        # The new server removed them at start, before anything else.
+        self.assertEqual(leftovers_of(instance_id), [])
         self.assertEqual(sorted(f["Name"] for f in restarted.api("describe_fleets")["Fleets"]),
                          ["kept-fleet", DEFAULT])
         kept = restarted.fleet("kept-fleet")

@@ -186,7 +186,8 @@ describe('porthole serve', { concurrency: 2 }, () => {
   test('expired and tampered streaming URLs are refused with a clear page', { timeout: TIMEOUT }, async (t) => {
     const { server, browser } = await serveTest(t);
     const short = await streamingUrl(server, { userId: 'late', validity: 1 });
-    await waitFor(async () => (await fetch(short)).status === 403, { timeout: 5000, interval: 100, what: 'the 1 s URL to expire' });
+    // HEAD: checking the URL opens no session (a GET starts one for the page).
+    await waitFor(async () => (await fetch(short, { method: 'HEAD' })).status === 403, { timeout: 5000, interval: 100, what: 'the 1 s URL to expire' });
     const expired = await openClient(browser, short, { streaming: false });
     assert.equal(expired.gotoResponse.status(), 403);
     assert.match(await expired.textContent('body'), /expired/);

@@ -93,6 +93,13 @@ impl Pump {
     pub fn run(mut self, inputs: Receiver<PumpInput>) {
         self.refresh_cursor();
         self.refresh_windows();
+        // One grab before any viewer: it faults in the shared segment and the
+        // mirror, which would otherwise slow the first viewer's first frame
+        // (a waiting instance's only frame that matters for session start).
+        let bounds = self.mirror.frame().bounds();
+        if let Err(err) = self.mirror.grab(&[bounds]) {
+            tracing::warn!("capture failed: {err:#}");
+        }
         loop {
             let now = self.origin.elapsed();
             let wait = self

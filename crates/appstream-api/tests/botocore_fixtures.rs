@@ -11,7 +11,9 @@
 
 use std::path::PathBuf;
 
-use porthole_appstream_api::{decode_input, encode_error, encode_output, ApiError, Protocol};
+use porthole_appstream_api::{decode_input, encode_error, encode_output, Protocol, Service};
+
+const AS: Service = Service::AppStream;
 use serde_json::{json, Value};
 
 fn fixture_path(name: &str) -> PathBuf {
@@ -37,7 +39,7 @@ fn matches_fixture(name: &str, bytes: &[u8]) {
 #[test]
 fn botocore_serialized_create_fleet_decodes_to_its_parameters() {
     let body = std::fs::read(fixture_path("create_fleet.request.cbor")).unwrap();
-    let input = decode_input(Protocol::RpcV2Cbor, "CreateFleet", &body).unwrap();
+    let input = decode_input(AS, Protocol::RpcV2Cbor, "CreateFleet", &body).unwrap();
     // The parameters tests/botocore_roundtrip.py passes to botocore.
     assert_eq!(
         input,
@@ -84,17 +86,17 @@ fn describe_fleets_responses_match_their_fixtures() {
     let output = describe_fleets_output();
     matches_fixture(
         "describe_fleets.response.cbor",
-        &encode_output(Protocol::RpcV2Cbor, "DescribeFleets", &output).unwrap(),
+        &encode_output(AS, Protocol::RpcV2Cbor, "DescribeFleets", &output).unwrap(),
     );
     matches_fixture(
         "describe_fleets.response.json",
-        &encode_output(Protocol::AwsJson11, "DescribeFleets", &output).unwrap(),
+        &encode_output(AS, Protocol::AwsJson11, "DescribeFleets", &output).unwrap(),
     );
 }
 
 #[test]
 fn error_responses_match_their_fixtures() {
-    let err = ApiError::not_found("Fleet demo does not exist");
+    let err = AS.error("ResourceNotFoundException", "Fleet demo does not exist");
     for (protocol, name) in [
         (Protocol::RpcV2Cbor, "not_found.error.cbor"),
         (Protocol::AwsJson11, "not_found.error.json"),

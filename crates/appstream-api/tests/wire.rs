@@ -1,9 +1,20 @@
-//! The wire layer against real AppStream operations from the embedded model.
+//! The wire layer against real AppStream and Application Auto Scaling
+//! operations from the embedded models.
 
 use porthole_appstream_api::{
-    decode_input, encode_error, encode_output, operation_exists, paginator, route, ApiError,
-    Paginator, Protocol,
+    decode_input, encode_error, encode_output, route, ApiError, Paginator, Protocol, Route, Service,
 };
+
+const AS: Service = Service::AppStream;
+const AAS: Service = Service::ApplicationAutoScaling;
+
+fn routed(service: Service, protocol: Protocol, operation: &str) -> Route {
+    Route {
+        service,
+        protocol,
+        operation: operation.to_string(),
+    }
+}
 use serde_json::{json, Value};
 
 fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -14,7 +25,12 @@ fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 fn json_input(operation: &str, input: Value) -> Result<Value, ApiError> {
-    decode_input(Protocol::AwsJson11, operation, input.to_string().as_bytes())
+    decode_input(
+        AS,
+        Protocol::AwsJson11,
+        operation,
+        input.to_string().as_bytes(),
+    )
 }
 
 /// The ValidationException message for `input`, asserting that it is one.
@@ -48,7 +64,7 @@ fn routes_aws_json_by_target_header() {
     ]);
     assert_eq!(
         route("POST", "/", &h).unwrap(),
-        (Protocol::AwsJson11, "DescribeFleets".to_string())
+        routed(AS, Protocol::AwsJson11, "DescribeFleets")
     );
 }
 
@@ -62,7 +78,7 @@ fn routes_rpcv2_cbor_by_path_and_protocol_header() {
             &h
         )
         .unwrap(),
-        (Protocol::RpcV2Cbor, "CreateFleet".to_string())
+        routed(AS, Protocol::RpcV2Cbor, "CreateFleet")
     );
     let err = route(
         "POST",
@@ -98,8 +114,8 @@ fn unknown_operations_and_non_api_requests_are_refused() {
         route("POST", "/", &[]).unwrap_err().code,
         "UnknownOperationException"
     );
-    assert!(operation_exists("CreateImageBuilder"));
-    assert!(!operation_exists("LaunchRocket"));
+    assert!(AS.operation_exists("CreateImageBuilder"));
+    assert!(!AS.operation_exists("LaunchRocket"));
 }
 
 #[test]
@@ -136,7 +152,7 @@ fn valid_inputs_pass_and_come_back_with_only_modelled_members() {
             .unwrap_or_else(|e| panic!("{operation} {input} rejected: {e}"));
     }
     assert_eq!(
-        decode_input(Protocol::AwsJson11, "DescribeFleets", b"").unwrap(),
+        decode_input(AS, Protocol::AwsJson11, "DescribeFleets", b"").unwrap(),
         json!({})
     );
 }
@@ -308,7 +324,7 @@ fn malformed_and_non_object_bodies_are_serialization_errors() {
         (Protocol::RpcV2Cbor, &[0x83, 0x01, 0x02, 0x03]), // an array
         (Protocol::RpcV2Cbor, &[0xa0, 0xa0]),             // trailing item
     ] {
-        let err = decode_input(protocol, "DescribeFleets", body).unwrap_err();
+        let err = decode_input(AS, protocol, "DescribeFleets", body).unwrap_err();
         assert_eq!(err.code, "SerializationException", "{body:?}: {err}");
         assert_eq!(err.status, 400);
     }
@@ -338,7 +354,7 @@ fn cbor_input_with_maps_and_indefinite_lengths_decodes_and_validates() {
         (text("Tags"), C::Map(vec![(text("team"), text("qa"))])),
     ]));
     assert_eq!(
-        decode_input(Protocol::RpcV2Cbor, "TagResource", &body).unwrap(),
+        decode_input(AS, Protocol::RpcV2Cbor, "TagResource", &body).unwrap(),
         json!({"ResourceArn": "arn:aws:appstream:us-east-1:123456789012:stack/s", "Tags": {"team": "qa"}})
     );
     // {_ "Names": [_ "a"], "NextToken": null } with indefinite map and array.
@@ -347,16 +363,16 @@ fn cbor_input_with_maps_and_indefinite_lengths_decodes_and_validates() {
         b't', b'T', b'o', b'k', b'e', b'n', 0xf6, 0xff,
     ];
     assert_eq!(
-        decode_input(Protocol::RpcV2Cbor, "DescribeFleets", &indefinite).unwrap(),
+        decode_input(AS, Protocol::RpcV2Cbor, "DescribeFleets", &indefinite).unwrap(),
         json!({"Names": ["a"]})
     );
     // Empty bodies and empty maps are both "no input".
     assert_eq!(
-        decode_input(Protocol::RpcV2Cbor, "DescribeFleets", b"").unwrap(),
+        decode_input(AS, Protocol::RpcV2Cbor, "DescribeFleets", b"").unwrap(),
         json!({})
     );
     assert_eq!(
-        decode_input(Protocol::RpcV2Cbor, "DescribeFleets", &[0xa0]).unwrap(),
+        decode_input(AS, Protocol::RpcV2Cbor, "DescribeFleets", &[0xa0]).unwrap(),
         json!({})
     );
 }
@@ -376,10 +392,11 @@ fn cbor_tag_1_timestamps_and_byte_strings_become_json_forms() {
         (C::Text("Blob".into()), C::Bytes(vec![1, 2, 3])),
     ]));
     assert_eq!(
-        decode_input(Protocol::RpcV2Cbor, "DescribeFleets", &body).unwrap(),
+        decode_input(AS, Protocol::RpcV2Cbor, "DescribeFleets", &body).unwrap(),
         json!({"Names": ["f"]})
     );
     let err = decode_input(
+        AS,
         Protocol::RpcV2Cbor,
         "DescribeFleets",
         &cbor(C::Map(vec![(
@@ -410,18 +427,18 @@ fn fleet_output() -> Value {
 
 #[test]
 fn json_output_omits_nulls_and_round_trips() {
-    let bytes = encode_output(Protocol::AwsJson11, "DescribeFleets", &fleet_output()).unwrap();
+    let bytes = encode_output(AS, Protocol::AwsJson11, "DescribeFleets", &fleet_output()).unwrap();
     let back: Value = serde_json::from_slice(&bytes).unwrap();
     let fleet = &back["Fleets"][0];
     assert!(back.get("NextToken").is_none() && fleet.get("Description").is_none());
     assert_eq!(fleet["CreatedTime"], json!(1_700_000_000.25));
     assert_eq!(fleet["ComputeCapacityStatus"]["Running"], 1);
     assert_eq!(
-        encode_output(Protocol::AwsJson11, "StartFleet", &json!({})).unwrap(),
+        encode_output(AS, Protocol::AwsJson11, "StartFleet", &json!({})).unwrap(),
         b"{}"
     );
     assert_eq!(
-        encode_output(Protocol::AwsJson11, "StartFleet", &Value::Null).unwrap(),
+        encode_output(AS, Protocol::AwsJson11, "StartFleet", &Value::Null).unwrap(),
         b"{}"
     );
 }
@@ -429,7 +446,7 @@ fn json_output_omits_nulls_and_round_trips() {
 #[test]
 fn cbor_output_writes_timestamps_as_tag_1_float64_and_round_trips() {
     use ciborium::Value as C;
-    let bytes = encode_output(Protocol::RpcV2Cbor, "DescribeFleets", &fleet_output()).unwrap();
+    let bytes = encode_output(AS, Protocol::RpcV2Cbor, "DescribeFleets", &fleet_output()).unwrap();
     // The float64 bytes of the timestamp follow tag 1 (0xc1 0xfb).
     let mut tagged = vec![0xc1, 0xfb];
     tagged.extend(1_700_000_000.25f64.to_be_bytes());
@@ -467,7 +484,7 @@ fn cbor_output_writes_timestamps_as_tag_1_float64_and_round_trips() {
     assert_eq!(decode_generic(&bytes), expected);
 
     assert_eq!(
-        encode_output(Protocol::RpcV2Cbor, "StartFleet", &json!({})).unwrap(),
+        encode_output(AS, Protocol::RpcV2Cbor, "StartFleet", &json!({})).unwrap(),
         [0xa0]
     );
 }
@@ -500,6 +517,7 @@ fn decode_generic(bytes: &[u8]) -> Value {
 #[test]
 fn outputs_that_do_not_fit_the_model_are_internal_errors() {
     let err = encode_output(
+        AS,
         Protocol::RpcV2Cbor,
         "DescribeFleets",
         &json!({"Fleets": [{"CreatedTime": "yesterday"}]}),
@@ -507,7 +525,7 @@ fn outputs_that_do_not_fit_the_model_are_internal_errors() {
     .unwrap_err();
     assert_eq!((err.code.as_str(), err.status), ("InternalFailure", 500));
     assert_eq!(
-        encode_output(Protocol::AwsJson11, "NoSuchOp", &json!({}))
+        encode_output(AS, Protocol::AwsJson11, "NoSuchOp", &json!({}))
             .unwrap_err()
             .code,
         "UnknownOperationException"
@@ -518,7 +536,7 @@ fn outputs_that_do_not_fit_the_model_are_internal_errors() {
 fn json_errors_carry_type_message_and_header() {
     let (status, headers, body) = encode_error(
         Protocol::AwsJson11,
-        &ApiError::not_found("Fleet x not found"),
+        &AS.error("ResourceNotFoundException", "Fleet x not found"),
     );
     assert_eq!(status, 404, "the model gives ResourceNotFoundException 404");
     assert!(headers.contains(&(
@@ -554,27 +572,163 @@ fn cbor_errors_are_cbor_maps_with_the_protocol_header() {
 
 #[test]
 fn error_statuses_come_from_the_model() {
-    assert_eq!(ApiError::new("DryRunOperationException", "x").status, 412);
-    assert_eq!(ApiError::new("ResourceInUseException", "x").status, 400);
+    assert_eq!(AS.error("DryRunOperationException", "x").status, 412);
+    assert_eq!(AS.error("ResourceInUseException", "x").status, 400);
     assert_eq!(
-        ApiError::unsupported_operation("CreateUser").code,
+        AS.unsupported_operation("CreateUser").code,
         "UnsupportedOperationException"
     );
     assert_eq!(ApiError::serialization("x").code, "SerializationException");
-    assert_eq!(ApiError::not_found("x").status, 404);
+    assert_eq!(AS.error("ResourceNotFoundException", "x").status, 404);
     assert_eq!(ApiError::validation("x").with_status(413).status, 413);
 }
 
 #[test]
 fn paginators_come_from_the_model() {
     assert_eq!(
-        paginator("DescribeSessions"),
+        AS.paginator("DescribeSessions"),
         Some(Paginator {
             input_token: "NextToken".into(),
             output_token: "NextToken".into(),
             limit_key: Some("Limit".into()),
         })
     );
-    assert_eq!(paginator("DescribeFleets").unwrap().limit_key, None);
-    assert_eq!(paginator("CreateFleet"), None);
+    assert_eq!(AS.paginator("DescribeFleets").unwrap().limit_key, None);
+    assert_eq!(AS.paginator("CreateFleet"), None);
+}
+
+// ---- Application Auto Scaling ---------------------------------------------
+
+fn aas_input(operation: &str, input: Value) -> Result<Value, ApiError> {
+    decode_input(
+        AAS,
+        Protocol::AwsJson11,
+        operation,
+        input.to_string().as_bytes(),
+    )
+}
+
+#[test]
+fn routes_application_auto_scaling_by_its_target_prefix() {
+    let h = headers(&[("X-Amz-Target", "AnyScaleFrontendService.PutScalingPolicy")]);
+    assert_eq!(
+        route("POST", "/", &h).unwrap(),
+        routed(AAS, Protocol::AwsJson11, "PutScalingPolicy")
+    );
+    assert_eq!(AAS.signing_name(), "application-autoscaling");
+    assert_eq!(AS.signing_name(), "appstream");
+    assert_eq!(AAS.name(), "Application Auto Scaling");
+}
+
+#[test]
+fn each_service_knows_only_its_own_operations() {
+    let target = |t: &str| headers(&[("X-Amz-Target", t)]);
+    let err = route(
+        "POST",
+        "/",
+        &target("AnyScaleFrontendService.DescribeFleets"),
+    )
+    .unwrap_err();
+    assert_eq!(err.code, "UnknownOperationException");
+    assert!(
+        err.message.contains("Application Auto Scaling"),
+        "{}",
+        err.message
+    );
+    let err = route(
+        "POST",
+        "/",
+        &target("PhotonAdminProxyService.RegisterScalableTarget"),
+    )
+    .unwrap_err();
+    assert_eq!(err.code, "UnknownOperationException");
+    assert!(AAS
+        .unsupported_operation("PutScheduledAction")
+        .message
+        .contains("Application Auto Scaling operation PutScheduledAction"),);
+}
+
+#[test]
+fn application_auto_scaling_has_no_cbor_endpoint() {
+    let h = headers(&[("Smithy-Protocol", "rpc-v2-cbor")]);
+    let err = route(
+        "POST",
+        "/service/AnyScaleFrontendService/operation/PutScalingPolicy",
+        &h,
+    )
+    .unwrap_err();
+    assert_eq!(err.code, "UnknownOperationException");
+}
+
+#[test]
+fn application_auto_scaling_inputs_are_validated_against_its_model() {
+    let ok = aas_input(
+        "RegisterScalableTarget",
+        json!({
+            "ServiceNamespace": "appstream",
+            "ResourceId": "fleet/demo",
+            "ScalableDimension": "appstream:fleet:DesiredCapacity",
+            "MinCapacity": 1,
+            "MaxCapacity": 5,
+            "SuspendedState": {"DynamicScalingInSuspended": true}
+        }),
+    )
+    .unwrap();
+    assert_eq!(ok["SuspendedState"]["DynamicScalingInSuspended"], true);
+    let err = aas_input(
+        "RegisterScalableTarget",
+        json!({"ServiceNamespace": "nosuch", "ResourceId": "fleet/demo"}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        (err.code.as_str(), err.status),
+        ("ValidationException", 400)
+    );
+    assert!(err.message.contains("serviceNamespace"), "{}", err.message);
+    assert!(err.message.contains("scalableDimension"), "{}", err.message);
+    let err = aas_input(
+        "DescribeScalingPolicies",
+        json!({"ServiceNamespace": "appstream", "MaxResults": 11}),
+    )
+    .unwrap_err();
+    assert!(
+        err.message.contains("less than or equal to 10"),
+        "{}",
+        err.message
+    );
+    let err = aas_input(
+        "PutScalingPolicy",
+        json!({"PolicyName": "p", "ServiceNamespace": "appstream", "ResourceId": "fleet/f",
+               "ScalableDimension": "appstream:fleet:DesiredCapacity",
+               "TargetTrackingScalingPolicyConfiguration": {"TargetValue": "high"}}),
+    )
+    .unwrap_err();
+    assert_eq!(err.code, "SerializationException");
+}
+
+#[test]
+fn application_auto_scaling_errors_take_its_model_statuses() {
+    // 404 in AppStream's model, unstatused (400) in Application Auto Scaling's.
+    assert_eq!(AAS.error("ResourceNotFoundException", "x").status, 400);
+    assert_eq!(AAS.error("ObjectNotFoundException", "x").status, 400);
+    assert_eq!(
+        AAS.paginator("DescribeScalingActivities")
+            .unwrap()
+            .limit_key
+            .as_deref(),
+        Some("MaxResults")
+    );
+}
+
+#[test]
+fn application_auto_scaling_outputs_encode_timestamps_as_numbers() {
+    let bytes = encode_output(
+        AAS,
+        Protocol::AwsJson11,
+        "DescribeScalingActivities",
+        &json!({"ScalingActivities": [{"ActivityId": "a", "StartTime": 1700000000.5}]}),
+    )
+    .unwrap();
+    let back: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(back["ScalingActivities"][0]["StartTime"], 1700000000.5);
 }

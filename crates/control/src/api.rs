@@ -175,11 +175,11 @@ pub fn call(
 
 // ---- input helpers ---------------------------------------------------------
 
-fn member<'a>(input: &'a Value, name: &str) -> Option<&'a Value> {
+pub(crate) fn member<'a>(input: &'a Value, name: &str) -> Option<&'a Value> {
     input.get(name).filter(|v| !v.is_null())
 }
 
-fn opt_member<T: DeserializeOwned>(input: &Value, name: &str) -> Result<Option<T>> {
+pub(crate) fn opt_member<T: DeserializeOwned>(input: &Value, name: &str) -> Result<Option<T>> {
     member(input, name)
         .map(|v| {
             serde_json::from_value(v.clone())
@@ -188,11 +188,11 @@ fn opt_member<T: DeserializeOwned>(input: &Value, name: &str) -> Result<Option<T
         .transpose()
 }
 
-fn req_member<T: DeserializeOwned>(input: &Value, name: &str) -> Result<T> {
+pub(crate) fn req_member<T: DeserializeOwned>(input: &Value, name: &str) -> Result<T> {
     opt_member(input, name)?.ok_or_else(|| DomainError::validation(format!("{name} is required.")))
 }
 
-fn opt_str<'a>(input: &'a Value, name: &str) -> Result<Option<&'a str>> {
+pub(crate) fn opt_str<'a>(input: &'a Value, name: &str) -> Result<Option<&'a str>> {
     member(input, name)
         .map(|v| {
             v.as_str()
@@ -201,15 +201,15 @@ fn opt_str<'a>(input: &'a Value, name: &str) -> Result<Option<&'a str>> {
         .transpose()
 }
 
-fn req_str<'a>(input: &'a Value, name: &str) -> Result<&'a str> {
+pub(crate) fn req_str<'a>(input: &'a Value, name: &str) -> Result<&'a str> {
     opt_str(input, name)?.ok_or_else(|| DomainError::validation(format!("{name} is required.")))
 }
 
-fn opt_u64(input: &Value, name: &str) -> Result<Option<u64>> {
+pub(crate) fn opt_u64(input: &Value, name: &str) -> Result<Option<u64>> {
     opt_member(input, name)
 }
 
-fn opt_u32(input: &Value, name: &str) -> Result<Option<u32>> {
+pub(crate) fn opt_u32(input: &Value, name: &str) -> Result<Option<u32>> {
     opt_member(input, name)
 }
 
@@ -263,7 +263,7 @@ fn decode_token(token: &str) -> Result<String> {
 }
 
 /// One page of `items` (sorted by key) after the input's NextToken.
-fn paginate<T>(
+pub(crate) fn paginate<T>(
     mut items: Vec<(String, T)>,
     input: &Value,
     limit: usize,
@@ -284,7 +284,7 @@ fn paginate<T>(
     Ok((rest.into_iter().map(|(_, v)| v).collect(), token))
 }
 
-fn with_token(mut out: Value, token: Option<String>) -> Value {
+pub(crate) fn with_token(mut out: Value, token: Option<String>) -> Value {
     if let (Some(t), Some(obj)) = (token, out.as_object_mut()) {
         obj.insert("NextToken".into(), Value::String(t));
     }
@@ -554,7 +554,14 @@ pub fn fleet_json(cp: &ControlPlane, fleet: &Fleet) -> Value {
         "CreatedTime".into(),
         fleet.created_time.as_secs_f64().into(),
     );
-    obj.insert("FleetErrors".into(), json!([]));
+    obj.insert(
+        "FleetErrors".into(),
+        fleet
+            .errors
+            .iter()
+            .map(|e| json!({ "ErrorCode": e.code.as_str(), "ErrorMessage": e.message }))
+            .collect(),
+    );
     obj.insert(
         "EnableDefaultInternetAccess".into(),
         fleet.enable_default_internet_access.into(),

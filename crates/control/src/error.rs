@@ -1,4 +1,5 @@
-//! Domain errors, each mapping to one of AppStream's modeled exceptions.
+//! Domain errors, each mapping to one of the modeled exceptions of AppStream
+//! or Application Auto Scaling.
 
 /// Which AWS exception a [`DomainError`] becomes on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -14,6 +15,8 @@ pub enum ErrorKind {
     ResourceNotAvailable,
     InvalidAccountStatus,
     Validation,
+    /// Application Auto Scaling's "no such scalable target or policy".
+    ObjectNotFound,
 }
 
 impl ErrorKind {
@@ -31,6 +34,7 @@ impl ErrorKind {
             Self::ResourceNotAvailable => "ResourceNotAvailableException",
             Self::InvalidAccountStatus => "InvalidAccountStatusException",
             Self::Validation => "ValidationException",
+            Self::ObjectNotFound => "ObjectNotFoundException",
         }
     }
 }

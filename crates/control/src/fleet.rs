@@ -2,7 +2,6 @@
 
 use crate::error::{DomainError, ErrorKind, Result};
 use crate::instance_type::InstanceType;
-use crate::scaling::ScalingPolicy;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -47,6 +46,44 @@ wire_enum!(StreamView {
     App = "APP",
     Desktop = "DESKTOP",
 });
+wire_enum!(
+    /// The FleetErrorCode values Porthole reports (the model has many more).
+    FleetErrorCode {
+    InstanceProvisioningFailure = "FLEET_INSTANCE_PROVISIONING_FAILURE",
+});
+
+/// First wait after a failed launch; doubled per further failure, up to the cap.
+pub const LAUNCH_BACKOFF_FIRST_SECS: u64 = 1;
+pub const LAUNCH_BACKOFF_MAX_SECS: u64 = 60;
+
+/// One of DescribeFleets' FleetErrors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetError {
+    pub code: FleetErrorCode,
+    pub message: String,
+}
+
+/// Failed launches since an instance of the fleet last came up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LaunchBackoff {
+    /// Counted per round: instances launched together and failing together count once.
+    pub failures: u32,
+    /// When the last counted failure was reported; instances created before it belong to
+    /// the same round.
+    pub last_failure: Timestamp,
+    /// No replacement is launched before this.
+    pub until: Timestamp,
+}
+
+impl LaunchBackoff {
+    /// The wait after `failures` consecutive failures: 1 s, 2 s, 4 s, ... capped.
+    pub fn wait_secs(failures: u32) -> u64 {
+        let doublings = failures.saturating_sub(1).min(63);
+        LAUNCH_BACKOFF_FIRST_SECS
+            .saturating_mul(1u64 << doublings)
+            .min(LAUNCH_BACKOFF_MAX_SECS)
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Fleet {
@@ -69,12 +106,14 @@ pub struct Fleet {
     pub stream_view: StreamView,
     pub state: FleetState,
     pub created_time: Timestamp,
-    pub scaling: Option<ScalingPolicy>,
-    /// When scaling last changed `desired_instances` (cooldown origin).
-    pub last_scaling_change: Option<Timestamp>,
     /// Sessions refused for lack of capacity (the InsufficientCapacityError metric).
     pub insufficient_capacity_errors: u64,
     pub tags: BTreeMap<String, String>,
+    /// Why instances fail to start (at most one per code). Not stored: a restart retries.
+    #[serde(skip)]
+    pub errors: Vec<FleetError>,
+    #[serde(skip)]
+    pub launch_backoff: Option<LaunchBackoff>,
     /// Model members Porthole stores and returns but does not act on
     /// (VpcConfig, DomainJoinInfo, IamRoleArn, Platform, ...), by wire name.
     pub extra: BTreeMap<String, serde_json::Value>,
@@ -105,10 +144,10 @@ impl Fleet {
             stream_view: StreamView::App,
             state: FleetState::Stopped,
             created_time: now,
-            scaling: None,
-            last_scaling_change: None,
             insufficient_capacity_errors: 0,
             tags: BTreeMap::new(),
+            errors: Vec::new(),
+            launch_backoff: None,
             extra: BTreeMap::new(),
         }
     }
@@ -166,16 +205,6 @@ impl Fleet {
                 36_000,
             )?;
         }
-        if let Some(policy) = &self.scaling {
-            if policy.min_capacity > policy.max_capacity
-                || policy.max_capacity > MAX_DESIRED_INSTANCES
-                || !(policy.target_utilization > 0.0 && policy.target_utilization <= 100.0)
-            {
-                return Err(DomainError::validation(
-                    "Scaling needs min <= max <= 100 and a target utilization in (0, 100].",
-                ));
-            }
-        }
         Ok(())
     }
 
@@ -213,10 +242,34 @@ impl Fleet {
         match self.state {
             FleetState::Starting | FleetState::Running => {
                 self.state = FleetState::Stopping;
+                self.clear_launch_failures();
                 true
             }
             FleetState::Stopping | FleetState::Stopped => false,
         }
+    }
+
+    /// A launch failed: records the error (replacing one of the same code) and, unless the
+    /// instance was launched before the last counted failure (same round), backs off further.
+    pub fn launch_failed(&mut self, error: FleetError, launched_at: Timestamp, now: Timestamp) {
+        self.errors.retain(|e| e.code != error.code);
+        self.errors.push(error);
+        let failures = match self.launch_backoff {
+            Some(b) if launched_at < b.last_failure => return,
+            Some(b) => b.failures + 1,
+            None => 1,
+        };
+        self.launch_backoff = Some(LaunchBackoff {
+            failures,
+            last_failure: now,
+            until: now.plus_secs(LaunchBackoff::wait_secs(failures)),
+        });
+    }
+
+    /// An instance came up, or the admin stopped or changed the fleet: start afresh.
+    pub fn clear_launch_failures(&mut self) {
+        self.errors.clear();
+        self.launch_backoff = None;
     }
 
     /// Whether the fleet keeps instances and accepts sessions.
@@ -311,6 +364,13 @@ mod tests {
         f.disconnect_timeout_secs = 60;
         f.max_user_duration_secs = 599;
         assert_eq!(f.validate().unwrap_err().kind, ErrorKind::Validation);
+    }
+
+    #[test]
+    fn launch_backoff_doubles_and_is_capped() {
+        let waits: Vec<u64> = (1..=9).map(LaunchBackoff::wait_secs).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        assert_eq!(LaunchBackoff::wait_secs(u32::MAX), LAUNCH_BACKOFF_MAX_SECS);
     }
 
     #[test]

@@ -16,6 +16,10 @@ pub struct Application {
     pub working_directory: Option<String>,
     pub icon_url: Option<String>,
     pub enabled: bool,
+    /// The icon file on the host that the server serves at `icon_url`:
+    /// Porthole's own, not one of AppStream's members.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon_path: Option<String>,
 }
 
 /// Where an instance's root filesystem comes from.

@@ -4,7 +4,7 @@
 use crate::fleet::StreamView;
 use crate::image::ImageRoot;
 use crate::instance_type::InstanceType;
-use crate::session::{DisconnectReason, EndReason};
+use crate::session::{DisconnectReason, EndReason, Notice};
 use crate::time::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +76,8 @@ pub enum Effect {
         session_id: String,
         reason: DisconnectReason,
     },
+    /// Warn the session's connected browsers of a coming timeout.
+    WarnSession { session_id: String, notice: Notice },
 }
 
 /// Counts behind ComputeCapacityStatus and the CloudWatch-named metrics.

@@ -11,6 +11,8 @@
 
 pub mod api;
 pub mod arn;
+pub mod autoscaling;
+pub mod autoscaling_api;
 pub mod error;
 pub mod fleet;
 pub mod image;
@@ -31,7 +33,7 @@ pub use instance::{Capacity, Effect, Instance, InstanceState, LaunchSpec};
 pub use instance_type::InstanceType;
 pub use plane::{Change, ControlPlane, IdSource, SequentialIds, MAX_TAGS};
 pub use runtime::DESKTOP_APPLICATION_ID;
-pub use scaling::ScalingPolicy;
-pub use session::{EndReason, Session, SessionState, StreamingGrant};
+pub use scaling::{ScalableTarget, SuspendedState, TargetTrackingPolicy};
+pub use session::{EndReason, Notice, NoticeKind, Session, SessionState, StreamingGrant};
 pub use stack::Stack;
 pub use time::Timestamp;

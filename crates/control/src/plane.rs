@@ -6,6 +6,7 @@ use crate::error::{DomainError, ErrorKind, Result};
 use crate::fleet::{Fleet, FleetState};
 use crate::image::Image;
 use crate::instance::{Effect, Instance};
+use crate::scaling::ScalableTarget;
 use crate::session::{ConnectionState, EndReason, Session};
 use crate::stack::Stack;
 use crate::time::Timestamp;
@@ -49,10 +50,19 @@ pub(crate) enum DocKind {
     Fleet,
     Stack,
     Session,
+    /// A fleet's Application Auto Scaling target with its policies and
+    /// activities, keyed by fleet name.
+    ScalableTarget,
 }
 
 impl DocKind {
-    const ALL: [DocKind; 4] = [Self::Image, Self::Fleet, Self::Stack, Self::Session];
+    const ALL: [DocKind; 5] = [
+        Self::Image,
+        Self::Fleet,
+        Self::Stack,
+        Self::Session,
+        Self::ScalableTarget,
+    ];
 
     pub(crate) const fn as_str(self) -> &'static str {
         match self {
@@ -60,6 +70,7 @@ impl DocKind {
             Self::Fleet => "fleet",
             Self::Stack => "stack",
             Self::Session => "session",
+            Self::ScalableTarget => "scalable-target",
         }
     }
 }
@@ -80,6 +91,8 @@ pub struct ControlPlane {
     pub(crate) stacks: BTreeMap<String, Stack>,
     pub(crate) sessions: BTreeMap<String, Session>,
     pub(crate) instances: BTreeMap<String, Instance>,
+    /// By fleet name.
+    pub(crate) scalable_targets: BTreeMap<String, ScalableTarget>,
     pub(crate) outbox: Vec<Effect>,
     dirty: BTreeSet<(DocKind, String)>,
 }
@@ -94,6 +107,7 @@ impl ControlPlane {
             stacks: BTreeMap::new(),
             sessions: BTreeMap::new(),
             instances: BTreeMap::new(),
+            scalable_targets: BTreeMap::new(),
             outbox: Vec::new(),
             dirty: BTreeSet::new(),
         }
@@ -218,6 +232,8 @@ impl ControlPlane {
         let mut fleet = self.fleet(name)?.clone();
         edit(&mut fleet)?;
         fleet.name = name.to_owned();
+        // The admin may have fixed what made launches fail: retry at once.
+        fleet.clear_launch_failures();
         self.image(&fleet.image_name)?;
         fleet.validate()?;
         self.fleets.insert(name.to_owned(), fleet);
@@ -267,6 +283,9 @@ impl ControlPlane {
         }
         self.fleets.remove(name);
         self.mark(DocKind::Fleet, name);
+        if self.scalable_targets.remove(name).is_some() {
+            self.mark(DocKind::ScalableTarget, name);
+        }
         Ok(())
     }
 
@@ -425,6 +444,7 @@ impl ControlPlane {
                     DocKind::Fleet => self.fleets.get(&key).map(to_document),
                     DocKind::Stack => self.stacks.get(&key).map(to_document),
                     DocKind::Session => self.sessions.get(&key).map(to_document),
+                    DocKind::ScalableTarget => self.scalable_targets.get(&key).map(to_document),
                 };
                 Change {
                     kind: kind.as_str(),
@@ -449,6 +469,7 @@ impl ControlPlane {
         self.stacks.clear();
         self.sessions.clear();
         self.instances.clear();
+        self.scalable_targets.clear();
         self.outbox.clear();
         self.dirty.clear();
         for (kind, document) in documents {
@@ -472,6 +493,10 @@ impl ControlPlane {
                 DocKind::Session => {
                     let session: Session = from_document(kind, document)?;
                     self.sessions.insert(session.id.clone(), session);
+                }
+                DocKind::ScalableTarget => {
+                    let target: ScalableTarget = from_document(kind, document)?;
+                    self.scalable_targets.insert(target.fleet.clone(), target);
                 }
             }
         }

@@ -3,12 +3,13 @@
 //! (the whole outbox, so nothing is ever left behind).
 
 use crate::error::{DomainError, ErrorKind, Result};
-use crate::fleet::{FleetState, FleetType};
+use crate::fleet::{FleetError, FleetErrorCode, FleetState, FleetType};
 use crate::instance::{Capacity, Effect, Instance, InstanceState, LaunchSpec};
 use crate::plane::{ControlPlane, DocKind};
 use crate::session::{
-    AuthenticationType, ConnectionState, DisconnectReason, EndReason, Session, SessionState,
-    StreamingGrant, DEFAULT_URL_VALIDITY_SECS, MAX_URL_VALIDITY_SECS,
+    idle_warning_lead_secs, AuthenticationType, ConnectionState, DisconnectReason, EndReason,
+    Notice, NoticeKind, Session, SessionState, StreamingGrant, Warned, DEFAULT_URL_VALIDITY_SECS,
+    MAX_URL_VALIDITY_SECS, SESSION_ENDING_WARNING_SECS,
 };
 use crate::time::Timestamp;
 
@@ -41,6 +42,7 @@ impl ControlPlane {
             .collect();
         for id in live {
             self.check_timeouts(&id, now);
+            self.check_warnings(&id, now);
         }
         self.reconcile(now)
     }
@@ -203,7 +205,12 @@ impl ControlPlane {
                 FleetType::OnDemand => InstanceState::Stopped,
                 _ => InstanceState::Pending,
             };
-            for _ in count..desired {
+            let missing = desired.saturating_sub(count);
+            let launches = match fresh_state {
+                InstanceState::Pending => self.launches_allowed(name, missing, now),
+                _ => missing,
+            };
+            for _ in 0..launches {
                 self.add_instance(name, fresh_state, None, now);
             }
             if count > desired {
@@ -246,6 +253,24 @@ impl ControlPlane {
         }
     }
 
+    /// How many of `missing` instances to launch now: all of them normally; after failed
+    /// launches none before the backoff deadline, then one probe at a time until one comes
+    /// up, so that a broken fleet costs one sandbox per attempt.
+    fn launches_allowed(&self, fleet: &str, missing: u32, now: Timestamp) -> u32 {
+        let Some(backoff) = self.fleets.get(fleet).and_then(|f| f.launch_backoff) else {
+            return missing;
+        };
+        let probing = self
+            .instances
+            .values()
+            .any(|i| i.fleet == fleet && i.state == InstanceState::Pending && i.session.is_none());
+        if now < backoff.until || probing {
+            0
+        } else {
+            missing.min(1)
+        }
+    }
+
     fn set_fleet_state(&mut self, name: &str, state: FleetState) {
         if let Some(f) = self.fleets.get_mut(name) {
             f.state = state;
@@ -262,6 +287,9 @@ impl ControlPlane {
         if instance.state == InstanceState::Pending {
             instance.state = InstanceState::Running;
             let (fleet, session) = (instance.fleet.clone(), instance.session.clone());
+            if let Some(f) = self.fleets.get_mut(&fleet) {
+                f.clear_launch_failures();
+            }
             if let Some(s) = session.and_then(|s| self.sessions.get_mut(&s)) {
                 if s.state == SessionState::Pending {
                     s.state = SessionState::Active;
@@ -290,27 +318,31 @@ impl ControlPlane {
         Ok(self.take_effects())
     }
 
-    // ---- scaling -----------------------------------------------------------
-
-    fn apply_scaling(&mut self, now: Timestamp) {
-        let decisions: Vec<(String, u32)> = self
+    /// The server reports that an instance never came up (its sandbox or agent did not
+    /// start). Like [`ControlPlane::instance_exited`], and the fleet records the error
+    /// (FleetErrors) and backs off before launching a replacement.
+    pub fn instance_failed(
+        &mut self,
+        id: &str,
+        message: &str,
+        now: Timestamp,
+    ) -> Result<Vec<Effect>> {
+        let instance = self.instance(id)?;
+        let (fleet, created) = (instance.fleet.clone(), instance.created_time);
+        // Terminated while starting (fleet stopped, scaled in): no fault of the fleet.
+        let wanted = instance.state == InstanceState::Pending;
+        if let Some(f) = self
             .fleets
-            .values()
-            .filter(|f| f.state == FleetState::Running && f.fleet_type != FleetType::Elastic)
-            .filter_map(|f| {
-                let policy = f.scaling.as_ref()?;
-                let in_use = self.capacity(&f.name).ok()?.in_use;
-                let new = policy.decide(f.desired_instances, in_use, f.last_scaling_change, now)?;
-                Some((f.name.clone(), new))
-            })
-            .collect();
-        for (name, desired) in decisions {
-            if let Some(f) = self.fleets.get_mut(&name) {
-                f.desired_instances = desired;
-                f.last_scaling_change = Some(now);
-                self.mark(DocKind::Fleet, &name);
-            }
+            .get_mut(&fleet)
+            .filter(|f| wanted && f.is_active())
+        {
+            let error = FleetError {
+                code: FleetErrorCode::InstanceProvisioningFailure,
+                message: format!("An instance failed to start: {message}"),
+            };
+            f.launch_failed(error, created, now);
         }
+        self.instance_exited(id, now)
     }
 
     // ---- sessions ----------------------------------------------------------
@@ -373,6 +405,17 @@ impl ControlPlane {
         })
     }
 
+    /// The live session a streaming URL's user has in its stack and fleet.
+    pub fn live_session(&self, grant: &StreamingGrant) -> Option<&Session> {
+        self.sessions.values().find(|s| {
+            s.is_live()
+                && s.user_id == grant.user_id
+                && s.stack == grant.stack
+                && s.fleet == grant.fleet
+                && s.authentication_type == AuthenticationType::Api
+        })
+    }
+
     /// Opening a streaming URL: the user's live session in that stack and
     /// fleet if there is one (AppStream reconnects), else a new session on a
     /// free instance. No capacity: ResourceNotAvailable, counted as an
@@ -386,13 +429,7 @@ impl ControlPlane {
             return Err(DomainError::not_permitted("The streaming URL has expired."));
         }
         self.check_streamable(&grant.stack, &grant.fleet)?;
-        if let Some(existing) = self.sessions.values().find(|s| {
-            s.is_live()
-                && s.user_id == grant.user_id
-                && s.stack == grant.stack
-                && s.fleet == grant.fleet
-                && s.authentication_type == AuthenticationType::Api
-        }) {
+        if let Some(existing) = self.live_session(grant) {
             return Ok((existing.clone(), self.take_effects()));
         }
         let session_id = self.fresh_id("");
@@ -438,6 +475,7 @@ impl ControlPlane {
             session_context: grant.session_context.clone(),
             end_time: None,
             end_reason: None,
+            warned: Warned::default(),
         };
         self.sessions.insert(session_id.clone(), session.clone());
         self.mark(DocKind::Session, &session_id);
@@ -577,6 +615,54 @@ impl ControlPlane {
         // Instances are never reused: the session's instance goes with it.
         if let Some(instance) = instance_id {
             self.release_instance(&instance);
+        }
+    }
+
+    /// Warns connected browsers before the maximum duration and before an
+    /// idle disconnect, once per deadline. Runs after `check_timeouts`, so a
+    /// deadline already reached has been acted on instead.
+    fn check_warnings(&mut self, id: &str, now: Timestamp) {
+        let Some(s) = self.sessions.get(id) else {
+            return;
+        };
+        let Some(f) = self.fleets.get(&s.fleet) else {
+            return;
+        };
+        if !s.is_live() || s.connection_state != ConnectionState::Connected {
+            return;
+        }
+        let idle = f.effective_idle_timeout_secs();
+        let mut notices = Vec::new();
+        let ending = s.max_expiration_time;
+        if !s.warned.session_ending && now.plus_secs(SESSION_ENDING_WARNING_SECS) >= ending {
+            notices.push(Notice {
+                kind: NoticeKind::SessionEnding,
+                deadline: ending,
+            });
+        }
+        let idle_since = s.last_input_time;
+        let idle_deadline = idle_since.plus_secs(idle);
+        if idle > 0
+            && s.warned.idle_since != Some(idle_since)
+            && now.plus_secs(idle_warning_lead_secs(idle)) >= idle_deadline
+        {
+            notices.push(Notice {
+                kind: NoticeKind::IdleDisconnect,
+                deadline: idle_deadline,
+            });
+        }
+        let Some(s) = self.sessions.get_mut(id) else {
+            return;
+        };
+        for notice in notices {
+            match notice.kind {
+                NoticeKind::SessionEnding => s.warned.session_ending = true,
+                NoticeKind::IdleDisconnect => s.warned.idle_since = Some(idle_since),
+            }
+            self.outbox.push(Effect::WarnSession {
+                session_id: id.to_owned(),
+                notice,
+            });
         }
     }
 

@@ -72,9 +72,70 @@ pub enum DisconnectReason {
 impl DisconnectReason {
     pub fn message(self) -> &'static str {
         match self {
-            Self::IdleTimeout => "you were disconnected after a period without input",
+            Self::IdleTimeout => {
+                "you were disconnected for inactivity; reconnect before the disconnect timeout to resume your session"
+            }
         }
     }
+}
+
+/// A session-ending warning comes this long before the maximum duration
+/// (AppStream prompts users to save their work five minutes before).
+pub const SESSION_ENDING_WARNING_SECS: u64 = 300;
+
+/// How long before an idle disconnect the user is warned: a minute, or half
+/// the timeout when that is shorter (at AppStream's minimum of 60 s, a warning
+/// after 30 s without input leaves time both to notice and to react).
+pub fn idle_warning_lead_secs(idle_timeout_secs: u64) -> u64 {
+    (idle_timeout_secs / 2).min(60)
+}
+
+/// What a warning is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    /// The session ends at its maximum duration.
+    SessionEnding,
+    /// The browsers are disconnected for inactivity unless input arrives.
+    IdleDisconnect,
+}
+
+impl NoticeKind {
+    /// What the user is told (the browser shows the time left beside it).
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::SessionEnding => {
+                "Your session is about to reach its maximum duration and will end: save your work."
+            }
+            Self::IdleDisconnect => {
+                "You will be disconnected for inactivity. Use the keyboard or mouse to stay connected."
+            }
+        }
+    }
+}
+
+/// A warning for a session's browsers: `kind` happens at `deadline`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Notice {
+    pub kind: NoticeKind,
+    pub deadline: Timestamp,
+}
+
+impl Notice {
+    /// Whole seconds from `now` to the deadline, rounded up, 0 once passed.
+    pub fn seconds_left(&self, now: Timestamp) -> u32 {
+        let millis = self.deadline.as_millis().saturating_sub(now.as_millis());
+        u32::try_from(millis.div_ceil(1000)).unwrap_or(u32::MAX)
+    }
+}
+
+/// Which warnings a session's browsers were given. Not persisted: sessions
+/// do not survive a restart.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Warned {
+    pub(crate) session_ending: bool,
+    /// The `last_input_time` whose idle deadline was warned of; new input
+    /// moves the deadline and so re-arms the warning.
+    pub(crate) idle_since: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +161,8 @@ pub struct Session {
     pub session_context: Option<String>,
     pub end_time: Option<Timestamp>,
     pub end_reason: Option<EndReason>,
+    #[serde(skip)]
+    pub(crate) warned: Warned,
 }
 
 impl Session {

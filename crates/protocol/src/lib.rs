@@ -93,6 +93,26 @@ impl Encoding {
     }
 }
 
+/// What a `Notice` warns of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum NoticeKind {
+    /// The session ends (maximum duration) when the time is up.
+    SessionEnding = 0,
+    /// The browser is disconnected for inactivity unless input arrives first.
+    IdleDisconnect = 1,
+}
+
+impl NoticeKind {
+    fn from_u8(v: u8) -> Result<Self, DecodeError> {
+        Ok(match v {
+            0 => Self::SessionEnding,
+            1 => Self::IdleDisconnect,
+            other => return Err(DecodeError::UnknownNoticeKind(other)),
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rect {
     pub encoding: Encoding,
@@ -146,6 +166,12 @@ pub enum ServerMessage {
     },
     Goodbye {
         reason: String,
+    },
+    Notice {
+        kind: NoticeKind,
+        /// From when the message is sent until the event.
+        seconds_left: u32,
+        text: String,
     },
 }
 
@@ -317,6 +343,11 @@ impl ServerMessage {
                 timestamp: r.u32()?,
             },
             0x87 => Self::Goodbye { reason: r.str()? },
+            0x88 => Self::Notice {
+                kind: NoticeKind::from_u8(r.u8()?)?,
+                seconds_left: r.u32()?,
+                text: r.str()?,
+            },
             other => return Err(DecodeError::UnknownType(other)),
         };
         r.finish()?;
@@ -377,6 +408,13 @@ impl ServerMessage {
             }
             Self::Goodbye { reason } => {
                 w.u8(0x87).str(reason);
+            }
+            Self::Notice {
+                kind,
+                seconds_left,
+                text,
+            } => {
+                w.u8(0x88).u8(*kind as u8).u32(*seconds_left).str(text);
             }
         }
         w.into_bytes()

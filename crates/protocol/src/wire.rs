@@ -8,6 +8,8 @@ pub enum DecodeError {
     UnknownType(u8),
     #[error("unknown rect encoding {0}")]
     UnknownEncoding(u8),
+    #[error("unknown notice kind {0}")]
+    UnknownNoticeKind(u8),
     #[error("message of {0} bytes exceeds the limit")]
     TooLarge(usize),
     #[error("string is not valid UTF-8")]

@@ -1,7 +1,9 @@
 //! The decoders must never panic, whatever bytes arrive, and every message must
 //! survive an encode/decode round trip.
 
-use porthole_protocol::{ClientMessage, DecodeError, Encoding, Rect, ServerMessage, WindowInfo};
+use porthole_protocol::{
+    ClientMessage, DecodeError, Encoding, NoticeKind, Rect, ServerMessage, WindowInfo,
+};
 use proptest::prelude::*;
 
 fn client_message() -> impl Strategy<Value = ClientMessage> {
@@ -117,6 +119,19 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
         .prop_map(|windows| ServerMessage::Windows { windows }),
         any::<u32>().prop_map(|timestamp| ServerMessage::Pong { timestamp }),
         ".{0,20}".prop_map(|reason| ServerMessage::Goodbye { reason }),
+        (
+            prop_oneof![
+                Just(NoticeKind::SessionEnding),
+                Just(NoticeKind::IdleDisconnect)
+            ],
+            any::<u32>(),
+            ".{0,40}"
+        )
+            .prop_map(|(kind, seconds_left, text)| ServerMessage::Notice {
+                kind,
+                seconds_left,
+                text
+            }),
     ]
 }
 
@@ -148,6 +163,14 @@ proptest! {
         let bytes = msg.encode();
         for cut in 0..bytes.len() {
             prop_assert!(ClientMessage::decode(&bytes[..cut]).is_err());
+        }
+    }
+
+    #[test]
+    fn every_truncation_of_a_valid_server_message_is_an_error(msg in server_message()) {
+        let bytes = msg.encode();
+        for cut in 0..bytes.len() {
+            prop_assert!(ServerMessage::decode(&bytes[..cut]).is_err());
         }
     }
 
@@ -190,6 +213,11 @@ fn malformed_inputs_name_their_fault() {
         Err(DecodeError::Truncated {
             needed: 0xffff_ffff
         })
+    );
+    // A Notice of a kind this version does not know.
+    assert_eq!(
+        ServerMessage::decode(&[0x88, 2, 30, 0, 0, 0, 0, 0, 0, 0]),
+        Err(DecodeError::UnknownNoticeKind(2))
     );
     let oversized = vec![0x07; porthole_protocol::MAX_CLIENT_MESSAGE + 1];
     assert!(matches!(

@@ -2,7 +2,7 @@
 //! both implementations must produce and accept exactly these bytes.
 //! Regenerate after a deliberate protocol change with `UPDATE_VECTORS=1 cargo test -p porthole-protocol`.
 
-use porthole_protocol::{ClientMessage, Encoding, Rect, ServerMessage, WindowInfo};
+use porthole_protocol::{ClientMessage, Encoding, NoticeKind, Rect, ServerMessage, WindowInfo};
 
 const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors.json");
 
@@ -196,6 +196,15 @@ fn vectors() -> Vec<(&'static str, Message, &'static str)> {
                 reason: "session ended".into(),
             }),
             r#"{"type":"Goodbye","reason":"session ended"}"#,
+        ),
+        (
+            "notice",
+            Server(ServerMessage::Notice {
+                kind: NoticeKind::IdleDisconnect,
+                seconds_left: 30,
+                text: "idle ⏳".into(),
+            }),
+            r#"{"type":"Notice","kind":1,"seconds_left":30,"text":"idle ⏳"}"#,
         ),
     ]
 }

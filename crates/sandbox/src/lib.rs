@@ -163,17 +163,48 @@ impl Instance {
                 Ok(status) => self.exit = status.ok(),
                 Err(_) => {
                     tracing::warn!(id = %self.id, "instance ignored SIGTERM; killing it");
-                    for dir in &self.cleanup.cgroups {
-                        cgroup::signal_all(dir, Signal::KILL, None);
-                    }
-                    // Also directly: should anything have escaped the cgroup, the outer
-                    // bwrap's death still takes the PID namespace down (die-with-parent).
-                    let _ = self.child.start_kill();
-                    self.exit = self.child.wait().await.ok();
+                    self.kill_all().await;
                 }
             }
         }
-        self.cleanup.run();
+        self.clean_up().await;
+    }
+
+    /// SIGKILL to every process at once (for an instance still starting: it has nothing
+    /// to save), then the cleanup of `terminate`. Idempotent.
+    pub async fn kill(&mut self) {
+        if self.cleanup.done {
+            return;
+        }
+        if self.exit.is_none() {
+            self.kill_all().await;
+        }
+        self.clean_up().await;
+    }
+
+    async fn clean_up(&mut self) {
+        if self.cleanup.done {
+            return;
+        }
+        let mut cleanup = Cleanup {
+            cgroups: self.cleanup.cgroups.clone(),
+            runtime_dir: self.cleanup.runtime_dir.clone(),
+            done: false,
+        };
+        self.cleanup.done = true;
+        // Removing a cgroup polls until its killed processes are gone: off the async
+        // threads, so that stopping many instances at once runs in parallel.
+        let _ = tokio::task::spawn_blocking(move || cleanup.run()).await;
+    }
+
+    async fn kill_all(&mut self) {
+        for dir in &self.cleanup.cgroups {
+            cgroup::signal_all(dir, Signal::KILL, None);
+        }
+        // Also directly: should anything have escaped the cgroup, the outer bwrap's death
+        // still takes the PID namespace down (die-with-parent).
+        let _ = self.child.start_kill();
+        self.exit = self.child.wait().await.ok();
     }
 }
 
@@ -277,16 +308,92 @@ pub fn launch(spec: &InstanceSpec) -> Result<Instance> {
     })
 }
 
-fn validate(spec: &InstanceSpec) -> Result<()> {
-    let id_ok = !spec.id.is_empty()
-        && spec.id != "."
-        && spec.id != ".."
-        && spec
-            .id
+/// What [`remove_leftover`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leftover {
+    /// Nothing of it ran any more; its cgroups and runtime dir are removed.
+    Removed,
+    /// Its processes ran with no server supervising them: killed, then removed.
+    Killed(usize),
+    /// A live process outside it (another server on the same runtime root) supervises
+    /// it: left alone.
+    Supervised,
+}
+
+/// Cleans up what a server that is gone (kill -9) left of instance `id`: its cgroups and
+/// `runtime_dir`, and any of its processes that survived, unless another live server
+/// supervises them. Blocking: waits briefly for killed processes to drain.
+pub fn remove_leftover(id: &str, runtime_dir: &Path) -> Result<Leftover> {
+    ensure!(valid_id(id), "instance id {id:?}: not an instance's id");
+    let unlimited = Limits {
+        cpu_millis: 0,
+        memory_bytes: 0,
+        pids: 0,
+    };
+    let cgroups: Vec<PathBuf> = match cgroup_support() {
+        CgroupSupport::None => Vec::new(),
+        support => cgroup::plan(support, id, &unlimited)?
+            .into_iter()
+            .map(|g| g.dir)
+            .collect(),
+    };
+    let pids: std::collections::HashSet<u32> =
+        cgroups.iter().flat_map(|dir| cgroup::procs(dir)).collect();
+    // A server's sandbox is its child (the outer bwrap). With the server gone it died too
+    // (--die-with-parent) or, should anything survive, was reparented to init or a
+    // subreaper: a parent outside the group running porthole is a live server.
+    let supervised = pids.iter().any(|pid| {
+        parent_of(*pid).is_some_and(|ppid| !pids.contains(&ppid) && runs_this_program(ppid))
+    });
+    if supervised {
+        return Ok(Leftover::Supervised);
+    }
+    let mut cleanup = Cleanup {
+        cgroups,
+        runtime_dir: runtime_dir.to_owned(),
+        done: false,
+    };
+    cleanup.run();
+    Ok(match pids.len() {
+        0 => Leftover::Removed,
+        n => Leftover::Killed(n),
+    })
+}
+
+/// The parent pid from /proc/PID/stat (None once the process is gone).
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Whether `pid` runs the same executable (by file name) as this process.
+fn runs_this_program(pid: u32) -> bool {
+    let name = |exe: PathBuf| {
+        let name = exe.file_name()?.to_string_lossy().into_owned();
+        // A rebuilt or upgraded binary shows as "NAME (deleted)" in running processes.
+        Some(name.trim_end_matches(" (deleted)").to_owned())
+    };
+    let theirs = fs::read_link(format!("/proc/{pid}/exe"))
+        .ok()
+        .and_then(name);
+    let ours = std::env::current_exe().ok().and_then(name);
+    theirs.is_some() && theirs == ours
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+fn validate(spec: &InstanceSpec) -> Result<()> {
     ensure!(
-        id_ok,
+        valid_id(&spec.id),
         "instance id {:?}: use letters, digits, '-', '_', '.'",
         spec.id
     );

@@ -7,7 +7,7 @@ use std::os::unix::fs::MetadataExt;
 use std::time::Instant;
 
 use common::{exited, field, ids, limit_file, python, read_line, sh, Case};
-use porthole_sandbox::{Network, UidPool, STOP_GRACE};
+use porthole_sandbox::{Leftover, Network, UidPool, STOP_GRACE};
 use tokio::io::AsyncReadExt;
 
 #[tokio::test]
@@ -281,6 +281,26 @@ async fn terminate_kills_what_ignores_sigterm_and_cleans_up() {
 }
 
 #[tokio::test]
+async fn kill_does_not_wait_for_sigterm() {
+    let mut case = Case::new(
+        "kill-now",
+        sh("trap '' TERM; sleep 1000 & echo ready > /home/user/ready; wait"),
+    );
+    let ready = case.fifo("ready");
+    let mut instance = case.launch();
+    read_line(&ready).await;
+    let (pids, cgroups) = (instance.pids(), instance.cgroups().to_vec());
+    let began = Instant::now();
+    instance.kill().await;
+    assert!(began.elapsed() < STOP_GRACE, "no grace period");
+    for pid in pids {
+        exited(pid).await;
+    }
+    assert_cleaned_up(&cgroups, &case.spec.runtime_dir);
+    instance.kill().await; // idempotent
+}
+
+#[tokio::test]
 async fn dropping_an_instance_kills_it_and_cleans_up() {
     let mut case = Case::new(
         "drop",
@@ -326,6 +346,7 @@ async fn die_with_parent_helper() {
     // A line of its own: the test harness prints "test ... " without a newline first.
     println!("\npids={}", pids.join(","));
     println!("cgroups={}", cgroups.join(","));
+    println!("id={}", case.spec.id);
     println!("runtime={}", case.spec.runtime_dir.display());
     std::future::pending::<()>().await;
 }
@@ -369,12 +390,31 @@ async fn killing_the_server_kills_its_sandboxes() {
     for pid in pids {
         exited(pid).await;
     }
-    // Nobody cleaned up after the dead server: a restarted server replaces stale groups.
-    for dir in field(&out, "cgroups").split(',') {
-        fs::remove_dir(dir).unwrap();
-    }
-    let runtime = field(&out, "runtime");
-    fs::remove_dir_all(std::path::Path::new(runtime).parent().unwrap()).unwrap();
+    // Nobody cleaned up after the dead server: the next one removes what is left.
+    let runtime = std::path::Path::new(field(&out, "runtime"));
+    let cgroups: Vec<std::path::PathBuf> =
+        field(&out, "cgroups").split(',').map(Into::into).collect();
+    assert!(runtime.exists() && cgroups.iter().all(|c| c.exists()));
+    assert_eq!(
+        porthole_sandbox::remove_leftover(field(&out, "id"), runtime).unwrap(),
+        Leftover::Removed
+    );
+    assert_cleaned_up(&cgroups, runtime);
+    fs::remove_dir_all(runtime.parent().unwrap()).unwrap();
+}
+
+#[tokio::test]
+async fn a_supervised_instance_is_no_leftover() {
+    let mut case = Case::new("alive", sh("echo ready > /home/user/ready; sleep 1000"));
+    let ready = case.fifo("ready");
+    let mut instance = case.launch();
+    read_line(&ready).await;
+    let leftover = porthole_sandbox::remove_leftover(&case.spec.id, &case.spec.runtime_dir);
+    assert_eq!(leftover.unwrap(), Leftover::Supervised);
+    assert!(case.spec.runtime_dir.exists());
+    assert!(instance.cgroups().iter().all(|c| c.exists()));
+    assert!(instance.pids().len() >= 3, "still running");
+    instance.terminate().await;
 }
 
 use porthole_x11::server::XORG_CONF;

@@ -1,4 +1,5 @@
-//! The AppStream admin API endpoint: SigV4 authentication, the wire layer
+//! The admin API endpoint, for AppStream and for Application Auto Scaling
+//! (which scales fleets): SigV4 authentication, the wire layer
 //! (porthole-appstream-api) and the control plane's operations.
 
 use std::sync::Arc;
@@ -8,8 +9,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use porthole_appstream_api::{self as wire, ApiError, Protocol};
+use porthole_appstream_api::{self as wire, ApiError, Protocol, Route, Service};
 use porthole_control::api::{self, Outcome};
+use porthole_control::autoscaling_api;
 
 use crate::{now, Server};
 
@@ -33,22 +35,21 @@ pub async fn handle(
             )
         })
         .collect();
-    let (protocol, operation) = match wire::route(method.as_str(), uri.path(), &header_list) {
-        Ok(routed) => routed,
+    let route = match wire::route(method.as_str(), uri.path(), &header_list) {
+        Ok(route) => route,
         Err(err) => return error_response(Protocol::AwsJson11, &err, &request_id),
     };
+    let (service, protocol) = (route.service, route.protocol);
     if body.len() > MAX_BODY {
-        let err = ApiError::new(
-            "SerializationException",
-            format!("request body over {MAX_BODY} bytes"),
-        )
-        .with_status(413);
+        let err =
+            ApiError::serialization(format!("request body over {MAX_BODY} bytes")).with_status(413);
         return error_response(protocol, &err, &request_id);
     }
-    if let Err(err) = authenticate(&server, &method, &uri, &header_list, &body) {
+    if let Err(err) = authenticate(&server, service, &method, &uri, &header_list, &body) {
         return error_response(protocol, &err, &request_id);
     }
-    match call(&server, protocol, &operation, &body).await {
+    let operation = route.operation.clone();
+    match call(&server, &route, &body).await {
         Ok(output) => {
             let mut response = (StatusCode::OK, output).into_response();
             for (name, value) in wire::response_headers(protocol) {
@@ -66,6 +67,7 @@ pub async fn handle(
 
 fn authenticate(
     server: &Server,
+    service: Service,
     method: &Method,
     uri: &Uri,
     headers: &[(String, String)],
@@ -82,28 +84,45 @@ fn authenticate(
     let secrets = |key: &str| {
         (key == credentials.access_key_id).then(|| credentials.secret_access_key.clone())
     };
-    porthole_sigv4::verify(&request, &secrets, "appstream", SystemTime::now())
-        .map(|_| ())
-        .map_err(|err| ApiError::new(err.aws_code(), err.message()).with_status(err.http_status()))
+    // The credential scope names the service the client signed for.
+    porthole_sigv4::verify(
+        &request,
+        &secrets,
+        service.signing_name(),
+        SystemTime::now(),
+    )
+    .map(|_| ())
+    .map_err(|err| {
+        service
+            .error(err.aws_code(), err.message())
+            .with_status(err.http_status())
+    })
 }
 
-async fn call(
-    server: &Arc<Server>,
-    protocol: Protocol,
-    operation: &str,
-    body: &[u8],
-) -> Result<Vec<u8>, ApiError> {
-    if !api::OPERATIONS.contains(&operation) {
-        return Err(if wire::operation_exists(operation) {
-            ApiError::unsupported_operation(operation)
-        } else {
-            ApiError::unknown_operation(operation)
-        });
+async fn call(server: &Arc<Server>, route: &Route, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let Route {
+        service,
+        protocol,
+        operation,
+    } = route;
+    let (service, protocol, operation) = (*service, *protocol, operation.as_str());
+    let implemented = match service {
+        Service::AppStream => api::OPERATIONS,
+        Service::ApplicationAutoScaling => autoscaling_api::OPERATIONS,
+    };
+    if !implemented.contains(&operation) {
+        // route() only lets through operations of the service's model.
+        return Err(service.unsupported_operation(operation));
     }
-    let input = wire::decode_input(protocol, operation, body)?;
+    let input = wire::decode_input(service, protocol, operation, body)?;
     let (outcome, effects) = {
         let mut cp = server.cp.lock().await;
-        let outcome = api::call(&mut cp, operation, &input, now());
+        let outcome = match service {
+            Service::AppStream => api::call(&mut cp, operation, &input, now()),
+            Service::ApplicationAutoScaling => {
+                autoscaling_api::call(&mut cp, operation, &input, now()).map(Outcome::Done)
+            }
+        };
         (outcome, cp.take_effects())
     };
     // State is saved before the client hears of it: a crash after the answer loses nothing.
@@ -112,7 +131,7 @@ async fn call(
         .await
         .map_err(|err| ApiError::internal(format!("saving state failed: {err:#}")))?;
     server.apply(effects).await;
-    let output = match outcome.map_err(|err| ApiError::new(err.aws_code(), err.message))? {
+    let output = match outcome.map_err(|err| service.error(err.aws_code(), err.message))? {
         Outcome::Done(output) => output,
         Outcome::StreamingUrl(grant) => {
             let url = format!(
@@ -123,7 +142,7 @@ async fn call(
             api::streaming_url_output(&url, &grant)
         }
     };
-    wire::encode_output(protocol, operation, &output)
+    wire::encode_output(service, protocol, operation, &output)
 }
 
 fn error_response(protocol: Protocol, err: &ApiError, request_id: &str) -> Response {

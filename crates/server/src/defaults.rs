@@ -2,6 +2,7 @@
 //! default image (the host's filesystem and its GUI apps), an ALWAYS_ON fleet
 //! with one instance, a stack, and a streaming URL printed at every start.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,36 +19,323 @@ pub const STACK: &str = "porthole-default";
 const WELCOME_VALIDITY_SECS: u64 = 604_800;
 const FLEET_START_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// GUI apps looked for on the host, in catalog order: (name, display name, path).
+/// Programs whose catalog name is fixed here, in catalog order: xterm first
+/// (the welcome URL's app, and the ApplicationId that URLs in the wild name),
+/// then x11-apps' programs, which Debian ships without .desktop entries. An
+/// entry of /usr/share/applications launching one of them (without arguments)
+/// lends it its display name and icon.
 const KNOWN_APPS: &[(&str, &str, &str)] = &[
     ("xterm", "XTerm", "/usr/bin/xterm"),
     ("xclock", "Clock", "/usr/bin/xclock"),
     ("xeyes", "Eyes", "/usr/bin/xeyes"),
     ("xcalc", "Calculator", "/usr/bin/xcalc"),
-    ("gedit", "Text Editor", "/usr/bin/gedit"),
-    ("mousepad", "Mousepad", "/usr/bin/mousepad"),
-    ("firefox", "Firefox", "/usr/bin/firefox-esr"),
-    ("libreoffice", "LibreOffice", "/usr/bin/libreoffice"),
 ];
 
-fn installed_apps() -> Vec<Application> {
-    KNOWN_APPS
+/// Where a relative Exec= program is looked for (a login shell's PATH): the
+/// server's own PATH is not the instances'.
+const PROGRAM_DIRS: &[&str] = &[
+    "/usr/local/bin",
+    "/usr/bin",
+    "/bin",
+    "/usr/local/sbin",
+    "/usr/sbin",
+    "/sbin",
+    "/usr/games",
+];
+
+/// hicolor sizes in order of preference: the catalog shows 48 px tiles.
+const ICON_SIZES: &[&str] = &[
+    "48x48", "64x64", "scalable", "96x96", "128x128", "72x72", "256x256", "32x32", "192x192",
+    "512x512", "36x36", "24x24", "22x22", "16x16",
+];
+
+/// The parts of a freedesktop .desktop file the catalog needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesktopEntry {
+    pub display_name: String,
+    /// Exec='s program as written: a path, or a name to find in PROGRAM_DIRS.
+    pub program: String,
+    /// Exec='s arguments without field codes (%f, %U, ...).
+    pub args: Vec<String>,
+    pub icon: Option<String>,
+    pub try_exec: Option<String>,
+}
+
+/// Parses a .desktop file's [Desktop Entry] group. None unless it is an
+/// application a catalog shows: Type=Application with a Name and an Exec, not
+/// NoDisplay, Hidden, Terminal=true or desktop-specific (OnlyShowIn), and
+/// with arguments that LaunchParameters (split at whitespace) can carry.
+pub fn parse_desktop_entry(text: &str) -> Option<DesktopEntry> {
+    let mut keys = std::collections::HashMap::new();
+    let mut in_entry = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_entry = line == "[Desktop Entry]";
+        } else if in_entry && !line.starts_with('#') {
+            if let Some((key, value)) = line.split_once('=') {
+                keys.entry(key.trim())
+                    .or_insert_with(|| unescape(value.trim()));
+            }
+        }
+    }
+    let flag = |key: &str| keys.get(key).is_some_and(|v| v == "true");
+    if keys.get("Type").map(String::as_str) != Some("Application")
+        || flag("NoDisplay")
+        || flag("Hidden")
+        || flag("Terminal")
+        || keys.contains_key("OnlyShowIn")
+    {
+        return None;
+    }
+    let display_name = keys.get("Name").filter(|n| !n.is_empty())?.clone();
+    let mut words = exec_words(keys.get("Exec")?)?.into_iter();
+    let program = words.next()?;
+    let args: Vec<String> = words.filter_map(|w| strip_field_codes(&w)).collect();
+    if args.iter().any(|a| a.chars().any(char::is_whitespace)) {
+        return None;
+    }
+    Some(DesktopEntry {
+        display_name,
+        program,
+        args,
+        icon: keys.get("Icon").filter(|i| !i.is_empty()).cloned(),
+        try_exec: keys.get("TryExec").filter(|t| !t.is_empty()).cloned(),
+    })
+}
+
+/// The escapes of a .desktop string value (\s, \n, \t, \r, \\).
+fn unescape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('s') => out.push(' '),
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('\\') => out.push('\\'),
+            Some(other) => {
+                // Exec='s own quoting escapes (\" \$ ...) are for exec_words.
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// Exec='s words: separated by spaces, double-quoted words may hold spaces
+/// and backslash-escaped characters. None when a quote is left open.
+fn exec_words(exec: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = exec.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' => words.extend(word.take()),
+            '"' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next()? {
+                        '"' => break,
+                        '\\' => w.push(chars.next()?),
+                        c => w.push(c),
+                    }
+                }
+            }
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    Some(words)
+}
+
+/// An argument without its field codes; None when nothing is left of it
+/// (the argument was only a field code: a file, URL, icon or name to pass).
+fn strip_field_codes(arg: &str) -> Option<String> {
+    let mut out = String::with_capacity(arg.len());
+    let mut had_code = false;
+    let mut chars = arg.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('%') => out.push('%'),
+            _ => had_code = true,
+        }
+    }
+    (!(had_code && out.is_empty())).then_some(out)
+}
+
+/// `path` (absolute, as the image sees it) on the host whose root is `root`.
+fn under(root: &Path, path: &str) -> PathBuf {
+    root.join(path.trim_start_matches('/'))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The absolute path (in the image) of an Exec= or TryExec= program, if it is
+/// installed.
+fn find_program(root: &Path, program: &str) -> Option<String> {
+    if program.starts_with('/') {
+        return is_executable(&under(root, program)).then(|| program.to_owned());
+    }
+    if program.contains('/') {
+        return None;
+    }
+    PROGRAM_DIRS
         .iter()
-        .filter(|(_, _, path)| std::path::Path::new(path).exists())
-        .map(|(name, display_name, path)| Application {
-            name: (*name).to_owned(),
-            display_name: (*display_name).to_owned(),
-            launch_path: (*path).to_owned(),
-            launch_parameters: None,
-            working_directory: None,
-            icon_url: None,
-            enabled: true,
+        .map(|dir| format!("{dir}/{program}"))
+        .find(|path| is_executable(&under(root, path)))
+}
+
+/// An Icon= value as a PNG or SVG file on the host: an absolute path as is,
+/// a name looked up in the hicolor theme's apps (48 px first), then in
+/// /usr/share/pixmaps. Browsers show neither XPM nor theme-less names.
+pub fn resolve_icon(root: &Path, icon: &str) -> Option<PathBuf> {
+    let is_image = |p: &Path| {
+        matches!(p.extension().and_then(|e| e.to_str()), Some("png" | "svg")) && p.is_file()
+    };
+    if icon.starts_with('/') {
+        return Some(under(root, icon)).filter(|p| is_image(p));
+    }
+    let name = ["png", "svg", "xpm"]
+        .iter()
+        .find_map(|ext| icon.strip_suffix(&format!(".{ext}")))
+        .unwrap_or(icon);
+    if name.contains('/') {
+        return None;
+    }
+    let hicolor = ICON_SIZES.iter().flat_map(|size| {
+        ["png", "svg"].map(|ext| {
+            under(
+                root,
+                &format!("/usr/share/icons/hicolor/{size}/apps/{name}.{ext}"),
+            )
         })
-        .collect()
+    });
+    let pixmaps =
+        ["png", "svg"].map(|ext| under(root, &format!("/usr/share/pixmaps/{name}.{ext}")));
+    hicolor.chain(pixmaps).find(|p| is_image(p))
+}
+
+/// AppStream's Application Name pattern, which catalog names must keep.
+fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.len() <= 100
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// The image's catalog from the host under `root`, as Image Assistant would
+/// record it: the KNOWN_APPS that are installed, then every shown application
+/// of /usr/share/applications whose program is installed, named by its
+/// desktop file id, in id order. `icon_path`s are host paths.
+pub fn host_applications(root: &Path) -> Vec<Application> {
+    let dir = under(root, "/usr/share/applications");
+    let mut files: Vec<(String, PathBuf)> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let id = path
+                .file_name()?
+                .to_str()?
+                .strip_suffix(".desktop")?
+                .to_owned();
+            Some((id, path))
+        })
+        .collect();
+    files.sort();
+    let mut entries: Vec<(String, DesktopEntry, String)> = files
+        .into_iter()
+        .filter_map(|(id, path)| {
+            let entry = parse_desktop_entry(&std::fs::read_to_string(&path).ok()?)?;
+            if let Some(try_exec) = &entry.try_exec {
+                find_program(root, try_exec)?;
+            }
+            let launch_path = find_program(root, &entry.program)?;
+            is_valid_name(&id).then_some((id, entry, launch_path))
+        })
+        .collect();
+    let app = |name: &str,
+               display_name: &str,
+               launch_path: String,
+               args: &[String],
+               icon: Option<&str>| Application {
+        name: name.to_owned(),
+        display_name: display_name.to_owned(),
+        launch_path,
+        launch_parameters: (!args.is_empty()).then(|| args.join(" ")),
+        working_directory: None,
+        icon_url: None,
+        enabled: true,
+        icon_path: icon
+            .and_then(|icon| resolve_icon(root, icon))
+            .map(|p| p.to_string_lossy().into_owned()),
+    };
+    let mut apps = Vec::new();
+    for (name, display_name, path) in KNOWN_APPS {
+        if !is_executable(&under(root, path)) {
+            continue;
+        }
+        let described = entries
+            .iter()
+            .position(|(_, e, launch_path)| launch_path == path && e.args.is_empty());
+        apps.push(match described.map(|i| entries.remove(i)) {
+            Some((_, entry, _)) => app(
+                name,
+                &entry.display_name,
+                (*path).to_owned(),
+                &[],
+                entry.icon.as_deref(),
+            ),
+            None => app(name, display_name, (*path).to_owned(), &[], None),
+        });
+    }
+    for (id, entry, launch_path) in entries {
+        apps.push(app(
+            &id,
+            &entry.display_name,
+            launch_path,
+            &entry.args,
+            entry.icon.as_deref(),
+        ));
+    }
+    apps
+}
+
+/// Where DescribeImages' IconURL points: the server serves catalog icons
+/// there (catalog.rs).
+fn with_icon_urls(base_url: &str, image: &str, mut apps: Vec<Application>) -> Vec<Application> {
+    for app in &mut apps {
+        if app.icon_path.is_some() {
+            app.icon_url = Some(format!(
+                "{base_url}{}",
+                crate::catalog::icon_path(image, &app.name)
+            ));
+        }
+    }
+    apps
 }
 
 pub async fn create(server: &Arc<Server>) -> Result<()> {
-    let apps = installed_apps();
+    let apps = with_icon_urls(
+        &server.base_url,
+        DEFAULT_IMAGE_NAME,
+        host_applications(Path::new("/")),
+    );
     if apps.is_empty() {
         bail!("no GUI application found on this host (install xterm)");
     }
@@ -85,6 +373,15 @@ pub async fn create(server: &Arc<Server>) -> Result<()> {
     Ok(())
 }
 
+/// The default fleet's first app (xterm): a newcomer streams it at once,
+/// where a URL without ApplicationId would show the catalog first.
+fn first_app(cp: &porthole_control::ControlPlane) -> Option<&str> {
+    let fleet = cp.fleet(FLEET).ok()?;
+    let image = cp.image(&fleet.image_name).ok()?;
+    let app = image.applications.iter().find(|a| a.enabled)?;
+    Some(&app.name)
+}
+
 /// A streaming URL for the default stack, once its fleet is running (or
 /// None when the default fleet has been removed or stopped).
 pub async fn welcome_url(server: &Arc<Server>) -> Result<Option<String>> {
@@ -99,7 +396,7 @@ pub async fn welcome_url(server: &Arc<Server>) -> Result<Option<String>> {
                         STACK,
                         FLEET,
                         "newcomer",
-                        None,
+                        first_app(cp),
                         Some(WELCOME_VALIDITY_SECS),
                         None,
                         now(),
@@ -121,4 +418,239 @@ pub async fn welcome_url(server: &Arc<Server>) -> Result<Option<String>> {
             server.tokens.sign(&grant)
         )
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(text: &str) -> Option<DesktopEntry> {
+        parse_desktop_entry(&format!("[Desktop Entry]\nType=Application\n{text}"))
+    }
+
+    #[test]
+    fn an_application_entry_gives_name_program_arguments_and_icon() {
+        let text = "# comment\n[Desktop Entry]\nName=Chromium Web Browser\nName[de]=Chromium-Webbrowser\n\
+                    Exec=/usr/bin/chromium --incognito %U\nIcon=chromium\nType=Application\n\
+                    [Desktop Action new-window]\nName=New Window\nExec=/usr/bin/chromium --new-window\n";
+        assert_eq!(
+            parse_desktop_entry(text),
+            Some(DesktopEntry {
+                display_name: "Chromium Web Browser".into(),
+                program: "/usr/bin/chromium".into(),
+                args: vec!["--incognito".into()],
+                icon: Some("chromium".into()),
+                try_exec: None,
+            })
+        );
+    }
+
+    #[test]
+    fn field_codes_are_removed_and_quotes_and_escapes_understood() {
+        let e = entry(
+            r#"Name=A\sB
+Exec="/opt/my app/run" --file=%f %U 100%% %i %c"#,
+        );
+        // A program path with a space is fine (it is LaunchPath, not a parameter).
+        let e = e.unwrap();
+        assert_eq!(e.display_name, "A B");
+        assert_eq!(e.program, "/opt/my app/run");
+        assert_eq!(e.args, ["--file=", "100%"]);
+
+        let e = entry(
+            r#"Name=X
+Exec=prog "a\\\\b" "say \"hi\"""#,
+        );
+        // A quoted argument with a space cannot survive LaunchParameters' split.
+        assert_eq!(e, None);
+        let e = entry(
+            r#"Name=X
+Exec=prog "a\\\\b" "\$HOME""#,
+        )
+        .unwrap();
+        assert_eq!(e.args, [r"a\b", "$HOME"]);
+        assert_eq!(entry("Name=X\nExec=prog \"open"), None);
+    }
+
+    #[test]
+    fn hidden_terminal_and_non_application_entries_are_not_catalog_apps() {
+        for text in [
+            "Name=X\nExec=x\nNoDisplay=true",
+            "Name=X\nExec=x\nHidden=true",
+            "Name=X\nExec=vim %F\nTerminal=true",
+            "Name=X\nExec=x\nOnlyShowIn=GNOME;",
+            "Name=X",
+            "Exec=x",
+            "Name=\nExec=x",
+        ] {
+            assert_eq!(entry(text), None, "{text}");
+        }
+        assert_eq!(
+            parse_desktop_entry("[Desktop Entry]\nType=Link\nName=X\nExec=x\nURL=http://x"),
+            None
+        );
+        assert_eq!(
+            parse_desktop_entry("Type=Application\nName=X\nExec=x"),
+            None
+        );
+        assert!(entry("Name=X\nExec=x\nTerminal=false\nNoDisplay=false").is_some());
+    }
+
+    /// A host tree in a temp dir: files at `paths` (executables under */bin/).
+    fn host(paths: &[(&str, &str)]) -> tempfile::TempDir {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        for (path, text) in paths {
+            let file = under(root.path(), path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(&file, text).unwrap();
+            let mode = if path.contains("/bin/") { 0o755 } else { 0o644 };
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        root
+    }
+
+    #[test]
+    fn icons_resolve_to_png_or_svg_files_preferring_48_px() {
+        let root = host(&[
+            ("/usr/share/icons/hicolor/16x16/apps/a.png", ""),
+            ("/usr/share/icons/hicolor/48x48/apps/a.png", ""),
+            ("/usr/share/icons/hicolor/scalable/apps/a.svg", ""),
+            ("/usr/share/icons/hicolor/scalable/apps/b.svg", ""),
+            ("/usr/share/icons/hicolor/16x16/apps/c.png", ""),
+            ("/usr/share/pixmaps/d.png", ""),
+            ("/usr/share/pixmaps/e.xpm", ""),
+            ("/opt/e/icon.png", ""),
+            ("/opt/e/icon.xpm", ""),
+        ]);
+        let r = root.path();
+        let found = |icon: &str| resolve_icon(r, icon);
+        assert_eq!(
+            found("a"),
+            Some(r.join("usr/share/icons/hicolor/48x48/apps/a.png"))
+        );
+        assert_eq!(found("a.png"), found("a"));
+        assert_eq!(
+            found("b"),
+            Some(r.join("usr/share/icons/hicolor/scalable/apps/b.svg"))
+        );
+        assert_eq!(
+            found("c"),
+            Some(r.join("usr/share/icons/hicolor/16x16/apps/c.png"))
+        );
+        assert_eq!(found("d"), Some(r.join("usr/share/pixmaps/d.png")));
+        assert_eq!(found("/opt/e/icon.png"), Some(r.join("opt/e/icon.png")));
+        for missing in [
+            "e",
+            "/opt/e/icon.xpm",
+            "/opt/e/none.png",
+            "zzz",
+            "../pixmaps/d",
+        ] {
+            assert_eq!(found(missing), None, "{missing}");
+        }
+    }
+
+    #[test]
+    fn the_host_catalog_has_known_apps_first_then_installed_desktop_entries() {
+        let desktop = |name: &str, exec: &str, icon: &str| {
+            format!("[Desktop Entry]\nType=Application\nName={name}\nExec={exec}\nIcon={icon}\n")
+        };
+        let root = host(&[
+            ("/usr/bin/xterm", ""),
+            ("/usr/bin/xeyes", ""),
+            ("/usr/bin/uxterm", ""),
+            ("/usr/bin/chromium", ""),
+            ("/usr/share/icons/hicolor/scalable/apps/mini.xterm.svg", ""),
+            ("/usr/share/icons/hicolor/48x48/apps/chromium.png", ""),
+            (
+                "/usr/share/applications/debian-xterm.desktop",
+                &desktop("XTerm", "xterm", "mini.xterm"),
+            ),
+            (
+                "/usr/share/applications/debian-uxterm.desktop",
+                &desktop("UXTerm", "uxterm", "mini.xterm"),
+            ),
+            (
+                "/usr/share/applications/chromium.desktop",
+                &desktop("Chromium", "/usr/bin/chromium --flag %U", "chromium"),
+            ),
+            (
+                "/usr/share/applications/gone.desktop",
+                &desktop("Gone", "not-installed", "x"),
+            ),
+            (
+                "/usr/share/applications/tried.desktop",
+                &format!("{}TryExec=missing\n", desktop("Tried", "xterm -T t", "x")),
+            ),
+            (
+                "/usr/share/applications/vim.desktop",
+                &format!("{}Terminal=true\n", desktop("Vim", "xterm", "x")),
+            ),
+            (
+                "/usr/share/applications/bad name.desktop",
+                &desktop("Bad", "xterm -e bad", "x"),
+            ),
+            ("/usr/share/applications/notes.txt", "not a desktop file"),
+        ]);
+        let apps = host_applications(root.path());
+        let summary: Vec<_> = apps
+            .iter()
+            .map(|a| {
+                (
+                    a.name.as_str(),
+                    a.display_name.as_str(),
+                    a.launch_path.as_str(),
+                    a.launch_parameters.as_deref(),
+                    a.icon_path
+                        .as_deref()
+                        .map(|p| p.rsplit('/').next().unwrap()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (
+                    "xterm",
+                    "XTerm",
+                    "/usr/bin/xterm",
+                    None,
+                    Some("mini.xterm.svg")
+                ),
+                ("xeyes", "Eyes", "/usr/bin/xeyes", None, None),
+                (
+                    "chromium",
+                    "Chromium",
+                    "/usr/bin/chromium",
+                    Some("--flag"),
+                    Some("chromium.png")
+                ),
+                (
+                    "debian-uxterm",
+                    "UXTerm",
+                    "/usr/bin/uxterm",
+                    None,
+                    Some("mini.xterm.svg")
+                ),
+            ]
+        );
+        assert!(apps.iter().all(|a| a.enabled && a.icon_url.is_none()));
+        let with_urls = with_icon_urls("http://h:1", "img", apps);
+        assert_eq!(
+            with_urls[0].icon_url.as_deref(),
+            Some("http://h:1/catalog/icons/img/xterm")
+        );
+        assert_eq!(with_urls[1].icon_url, None);
+    }
+
+    #[test]
+    fn catalog_names_follow_appstream_s_pattern() {
+        for good in ["xterm", "org.gnome.gedit", "a_b-c", "9"] {
+            assert!(is_valid_name(good), "{good}");
+        }
+        for bad in ["", "-x", "a b", "é", &"a".repeat(101)] {
+            assert!(!is_valid_name(bad), "{bad}");
+        }
+    }
 }

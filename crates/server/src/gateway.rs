@@ -3,21 +3,23 @@
 //! agent of the session's instance. The gateway also sees what the control
 //! plane needs: connects, disconnects and input (for the idle timeout).
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use futures_util::{SinkExt, StreamExt};
-use porthole_control::{SessionState, StreamingGrant};
+use futures_util::future::{BoxFuture, Shared};
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use porthole_control::{Notice, NoticeKind, SessionState, StreamingGrant};
 use tokio_tungstenite::tungstenite::Message as AgentMessage;
 
-use crate::{now, Server};
+use crate::{catalog, now, Server};
 
 /// How long a browser waits for its session's instance to be ready.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -29,6 +31,7 @@ pub fn routes() -> Router<Arc<Server>> {
         .route("/", get(|| async { Html(LANDING) }))
         .route("/session/{token}/", get(page))
         .route("/session/{token}/ws", get(upgrade))
+        .merge(catalog::routes())
         .route(
             "/session/{token}/{*path}",
             get(|Path((_, path)): Path<(String, String)>| async move {
@@ -39,9 +42,19 @@ pub fn routes() -> Router<Arc<Server>> {
 
 const LANDING: &str = "<!doctype html><title>Porthole</title><p>Porthole is running. Open a streaming URL to start a session.</p>";
 
-async fn page(State(server): State<Arc<Server>>, Path(token): Path<String>) -> Response {
+async fn page(
+    State(server): State<Arc<Server>>,
+    Path(token): Path<String>,
+    method: Method,
+) -> Response {
     match server.tokens.verify(&token, now()) {
-        Ok(_) => porthole_agent::web_asset("index.html"),
+        Ok(grant) => {
+            // HEAD has no side effects: it only checks the URL.
+            if method == Method::GET {
+                server.preparing.start(&server, &token, grant);
+            }
+            porthole_agent::web_asset("index.html")
+        }
         Err(err) => (
             StatusCode::FORBIDDEN,
             Html(format!(
@@ -62,7 +75,7 @@ async fn upgrade(
         .on_upgrade(move |socket| async move {
             let mut socket = socket;
             let reason = match server.tokens.verify(&token, now()) {
-                Ok(grant) => match connect(&server, &grant, &mut socket).await {
+                Ok(grant) => match connect(&server, &token, &grant, &mut socket).await {
                     Ok(reason) => reason,
                     Err(err) => format!("{err:#}"),
                 },
@@ -76,20 +89,19 @@ async fn upgrade(
 /// leaves or the control plane ends it. Returns why the browser must go.
 async fn connect(
     server: &Arc<Server>,
+    token: &str,
     grant: &StreamingGrant,
     browser: &mut WebSocket,
 ) -> Result<String> {
-    let (session, effects) = {
-        let mut cp = server.cp.lock().await;
-        cp.open_session(grant, now())
-            .map_err(|err| anyhow::anyhow!(err.message))?
+    let started = tokio::time::Instant::now();
+    let prepared = match server.preparing.take(token) {
+        Some(preparation) => preparation.await.map_err(|err| anyhow::anyhow!(err))?,
+        None => prepare(server, grant).await?,
     };
-    server.persist().await?;
-    server.apply(effects).await;
-    let session_id = session.id.clone();
+    let session_id = prepared.session_id;
+    let instance_id = prepared.instance_id;
     let mut leave = server.session_signal(&session_id);
-    let instance_id = wait_until_active(server, &session_id).await?;
-    launch_app_once(server, &session_id, &instance_id).await?;
+    let (opened, assigned, launched) = (prepared.opened, prepared.assigned, started.elapsed());
 
     let socket = server.instances.socket_path(&instance_id);
     let stream = tokio::net::UnixStream::connect(&socket)
@@ -99,11 +111,22 @@ async fn connect(
         .await
         .context("opening the stream to the instance")?;
     let (mut to_agent, mut from_agent) = agent.split();
+    tracing::info!(
+        session = %session_id,
+        instance = %instance_id,
+        opened_ms = opened.as_millis() as u64,
+        assigned_ms = assigned.as_millis() as u64,
+        launched_ms = launched.as_millis() as u64,
+        attached_ms = started.elapsed().as_millis() as u64,
+        "browser attached"
+    );
 
     server
         .observe(|cp| cp.session_connected(&session_id, now()))
         .await;
     let mut last_input_report = tokio::time::Instant::now() - INPUT_REPORT_INTERVAL;
+    // Warnings already passed to this browser: the signal holds the latest ones.
+    let mut told: Vec<Notice> = Vec::new();
     let reason = loop {
         tokio::select! {
             message = browser.recv() => {
@@ -142,8 +165,18 @@ async fn connect(
                 if changed.is_err() {
                     break "the session ended".to_owned();
                 }
-                if let Some(reason) = leave.borrow().clone() {
+                let signal = leave.borrow_and_update().clone();
+                if let Some(reason) = signal.leave {
                     break reason;
+                }
+                let fresh: Vec<Notice> = signal.notices().filter(|n| !told.contains(n)).collect();
+                let mut sent = true;
+                for notice in fresh {
+                    told.push(notice);
+                    sent &= browser.send(notice_message(notice)).await.is_ok();
+                }
+                if !sent {
+                    break "the browser left".to_owned();
                 }
             }
         }
@@ -153,6 +186,88 @@ async fn connect(
         .observe(|cp| cp.session_disconnected(&session_id, now()))
         .await;
     Ok(reason)
+}
+
+/// A warning as the browser gets it, with the time left from now.
+fn notice_message(notice: Notice) -> Message {
+    let kind = match notice.kind {
+        NoticeKind::SessionEnding => porthole_protocol::NoticeKind::SessionEnding,
+        NoticeKind::IdleDisconnect => porthole_protocol::NoticeKind::IdleDisconnect,
+    };
+    let message = porthole_protocol::ServerMessage::Notice {
+        kind,
+        seconds_left: notice.seconds_left(now()),
+        text: notice.kind.message().to_owned(),
+    };
+    Message::Binary(message.encode().into())
+}
+
+/// The background preparations started by page requests, by token, until
+/// the page's WebSocket takes its own. The result is shared, so an error (no
+/// capacity) is met, and counted, once per page load.
+#[derive(Default)]
+pub(crate) struct Preparing(StdMutex<HashMap<String, (Instant, Preparation)>>);
+
+type Preparation = Shared<BoxFuture<'static, Result<Prepared, String>>>;
+
+impl Preparing {
+    fn start(&self, server: &Arc<Server>, token: &str, grant: StreamingGrant) {
+        let server = server.clone();
+        let preparation = async move {
+            prepare(&server, &grant)
+                .await
+                .map_err(|err| format!("{err:#}"))
+        }
+        .boxed()
+        .shared();
+        // Driven now, whether or not a WebSocket ever comes for it.
+        tokio::spawn(preparation.clone());
+        let mut pending = self.0.lock().expect("preparing lock");
+        // Pages whose WebSocket never came.
+        pending.retain(|_, (at, _)| at.elapsed() < START_TIMEOUT);
+        pending.insert(token.to_owned(), (Instant::now(), preparation));
+    }
+
+    fn take(&self, token: &str) -> Option<Preparation> {
+        let taken = self.0.lock().expect("preparing lock").remove(token);
+        taken.map(|(_, preparation)| preparation)
+    }
+}
+
+/// A session made ready for a browser, and how long each step took.
+#[derive(Clone)]
+struct Prepared {
+    session_id: String,
+    instance_id: String,
+    opened: Duration,
+    assigned: Duration,
+}
+
+/// Opens (or resumes) the grant's session, waits for its instance and starts
+/// its app. Idempotent: the page request runs it in the background so that the
+/// app starts while the client loads, and the WebSocket runs it again to find
+/// the session (at once, by then).
+async fn prepare(server: &Arc<Server>, grant: &StreamingGrant) -> Result<Prepared> {
+    let started = tokio::time::Instant::now();
+    let (session, effects) = {
+        let mut cp = server.cp.lock().await;
+        cp.open_session(grant, now())
+            .map_err(|err| anyhow::anyhow!(err.message))?
+    };
+    // Not waited for: the streaming path never waits for a disk write; a
+    // session lost in a crash is gone with its instance anyway.
+    server.persist_soon().await;
+    server.apply(effects).await;
+    let opened = started.elapsed();
+    let instance_id = wait_until_active(server, &session.id).await?;
+    let assigned = started.elapsed();
+    launch_app_once(server, &session.id).await?;
+    Ok(Prepared {
+        session_id: session.id,
+        instance_id,
+        opened,
+        assigned,
+    })
 }
 
 /// Client messages that count as user input (docs/protocol.md types 0x03..=0x09).
@@ -182,60 +297,28 @@ async fn wait_until_active(server: &Server, session_id: &str) -> Result<String> 
         .await
 }
 
-/// Starts the session's application the first time a browser attaches.
-async fn launch_app_once(server: &Server, session_id: &str, instance_id: &str) -> Result<()> {
-    let (command, env) = {
-        let first = server
-            .launched
-            .lock()
-            .expect("launched lock")
-            .insert(session_id.to_owned());
-        if !first {
-            return Ok(());
-        }
+/// Starts the URL's application the first time a browser attaches. Without
+/// one (or with the desktop) nothing starts: the page shows the catalog.
+async fn launch_app_once(server: &Server, session_id: &str) -> Result<()> {
+    let first = server
+        .launched
+        .lock()
+        .expect("launched lock")
+        .insert(session_id.to_owned());
+    if !first {
+        return Ok(());
+    }
+    let application_id = {
         let cp = server.cp.lock().await;
         let session = cp
             .session(session_id)
             .map_err(|err| anyhow::anyhow!(err.message))?;
-        let fleet = cp
-            .fleet(&session.fleet)
-            .map_err(|err| anyhow::anyhow!(err.message))?;
-        let image = cp
-            .image(&fleet.image_name)
-            .map_err(|err| anyhow::anyhow!(err.message))?;
-        let app = match &session.application_id {
-            Some(id) => image.application(id),
-            // No app chosen: the image's first app (a catalog page is still to come).
-            None => image.applications.iter().find(|a| a.enabled),
-        };
-        let Some(app) = app else {
-            bail!("the image has no application to start")
-        };
-        let mut command = vec![app.launch_path.clone()];
-        if let Some(params) = &app.launch_parameters {
-            command.extend(params.split_whitespace().map(str::to_owned));
-        }
-        let env = vec![
-            ("AppStream_Stack_Name".to_owned(), session.stack.clone()),
-            ("AppStream_UserName".to_owned(), session.user_id.clone()),
-            ("AppStream_User_Access_Mode".to_owned(), "custom".to_owned()),
-            ("AppStream_Session_ID".to_owned(), session.id.clone()),
-            ("AppStream_Resource_Type".to_owned(), "fleet".to_owned()),
-            ("AppStream_Resource_Name".to_owned(), session.fleet.clone()),
-            (
-                "AppStream_Instance_Type".to_owned(),
-                fleet.instance_type.clone(),
-            ),
-            (
-                "AppStream_Image_Arn".to_owned(),
-                cp.arn(porthole_control::ResourceType::Image, &image.name),
-            ),
-            (
-                "APPSTREAM_SESSION_CONTEXT".to_owned(),
-                session.session_context.clone().unwrap_or_default(),
-            ),
-        ];
-        (command, env)
+        session.application_id.clone()
     };
-    server.instances.launch_app(instance_id, command, env).await
+    match application_id {
+        Some(app) if app != porthole_control::DESKTOP_APPLICATION_ID => {
+            Ok(catalog::start_app(server, session_id, &app).await?)
+        }
+        _ => Ok(()),
+    }
 }

@@ -3,7 +3,7 @@
 //! starts them, waits until their agent answers, launches apps in them, and
 //! stops them; it reports nothing to the control plane itself — callers do.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -22,6 +22,11 @@ const AGENT_SOCKET: &str = "agent.sock";
 const AGENT_EXE_INSIDE: &str = "/run/porthole-agent";
 /// Processes and threads per instance: X server, agent, apps.
 const MAX_PIDS: u32 = 2048;
+/// Test-only: `TYPE=MIB` gives instances of that type a memory limit too small to start,
+/// so the API tests can run a fleet that really fails. Never set in production.
+const TEST_MEMORY_ENV: &str = "PORTHOLE_TEST_INSTANCE_TYPE_MEMORY_MIB";
+/// Lines of a failed instance's log quoted in the server's log.
+const LOG_TAIL_LINES: usize = 20;
 
 pub struct Instances {
     pool: UidPool,
@@ -33,12 +38,16 @@ pub struct Instances {
     running: Mutex<HashMap<String, oneshot::Sender<()>>>,
     /// Instances not yet cleaned up, and a wake-up when that number changes.
     alive: tokio::sync::watch::Sender<usize>,
+    /// Failed launches per fleet since the server started (a Prometheus counter).
+    launch_failures: Mutex<BTreeMap<String, u64>>,
+    /// See [`TEST_MEMORY_ENV`].
+    test_memory: Option<(String, u32)>,
 }
 
 /// How an instance ended, for the control plane.
 pub enum Ended {
-    /// It never became ready.
-    Failed(anyhow::Error),
+    /// It never became ready: why, fit for an admin's eyes (FleetErrors).
+    Failed(String),
     /// It ran and is gone now.
     Exited,
 }
@@ -49,7 +58,14 @@ impl Instances {
             .with_context(|| format!("creating {}", runtime_root.display()))?;
         // Instances' own uids must traverse it to reach their runtime directories.
         set_mode(&runtime_root, 0o711)?;
+        // Instances of a previous run are never resumed (the plane ends their sessions).
+        remove_leftovers(&runtime_root)?;
         let porthole_exe = agent_executable(&runtime_root)?;
+        let test_memory = std::env::var(TEST_MEMORY_ENV).ok().and_then(|v| {
+            let (itype, mib) = v.split_once('=')?;
+            tracing::warn!("{TEST_MEMORY_ENV}: {itype} instances get {mib} MiB (test setting)");
+            Some((itype.to_owned(), mib.parse().ok()?))
+        });
         Ok(Self {
             pool: UidPool::default(),
             runtime_root,
@@ -57,7 +73,14 @@ impl Instances {
             porthole_exe,
             running: Mutex::new(HashMap::new()),
             alive: tokio::sync::watch::channel(0).0,
+            launch_failures: Mutex::new(BTreeMap::new()),
+            test_memory,
         })
+    }
+
+    /// Failed launches per fleet, for /metrics.
+    pub fn launch_failures(&self) -> BTreeMap<String, u64> {
+        self.launch_failures.lock().expect("instances lock").clone()
     }
 
     pub fn socket_path(&self, instance_id: &str) -> PathBuf {
@@ -65,54 +88,100 @@ impl Instances {
     }
 
     /// Starts the instance and supervises it: `ready` fires once its agent
-    /// answers (or with the launch error); the returned future resolves when
+    /// answers (dropped if it never does); the returned future resolves when
     /// the instance has ended, however that happened.
-    pub async fn run(&self, spec: LaunchSpec, ready: oneshot::Sender<Result<()>>) -> Ended {
+    pub async fn run(&self, spec: LaunchSpec, ready: oneshot::Sender<()>) -> Ended {
         let (stop_tx, stop_rx) = oneshot::channel();
         self.running
             .lock()
             .expect("instances lock")
             .insert(spec.instance_id.clone(), stop_tx);
-        let ended = self.supervise(&spec, ready, stop_rx).await;
+        self.alive.send_modify(|n| *n += 1);
+        let ended = match self.supervise(&spec, ready, stop_rx).await {
+            Ok(()) => Ended::Exited,
+            Err(err) => {
+                *self
+                    .launch_failures
+                    .lock()
+                    .expect("instances lock")
+                    .entry(spec.fleet.clone())
+                    .or_default() += 1;
+                Ended::Failed(self.failure_report(&spec, &err))
+            }
+        };
         self.running
             .lock()
             .expect("instances lock")
             .remove(&spec.instance_id);
+        self.alive.send_modify(|n| *n -= 1);
         ended
     }
 
+    /// Logs a failed launch once, with the tail of the instance's log (then removed: a
+    /// fleet that keeps failing must not fill the disk), and returns the admin's message.
+    fn failure_report(&self, spec: &LaunchSpec, err: &anyhow::Error) -> String {
+        let log = self.log_path(&spec.instance_id);
+        let tail = log_tail(&log, LOG_TAIL_LINES);
+        let _ = std::fs::remove_file(&log);
+        tracing::error!(
+            instance = %spec.instance_id,
+            fleet = %spec.fleet,
+            instance_type = spec.instance_type.name,
+            "instance failed to start: {err:#}; its log ends with:\n{tail}"
+        );
+        let mut message = format!("{err:#}");
+        if let Some(cause) = agent_error(&tail) {
+            message = format!("{message}: {cause}");
+        }
+        // Paths of the server's own directories are none of the admin's API business.
+        for dir in self.hidden.iter().chain([&self.runtime_root]) {
+            message = message.replace(&*dir.to_string_lossy(), "…");
+        }
+        message.chars().take(500).collect()
+    }
+
+    /// Ok once the instance ran and is gone; the error when it never became ready.
     async fn supervise(
         &self,
         spec: &LaunchSpec,
-        ready: oneshot::Sender<Result<()>>,
-        stop: oneshot::Receiver<()>,
-    ) -> Ended {
+        ready: oneshot::Sender<()>,
+        mut stop: oneshot::Receiver<()>,
+    ) -> Result<()> {
         let mut instance = match self.launch(spec) {
             Ok(instance) => instance,
-            Err(err) => {
-                let _ = ready.send(Err(anyhow::anyhow!("{err:#}")));
-                return Ended::Failed(err);
-            }
+            // Dropping `ready` tells the waiter it never will be.
+            Err(err) => return Err(err),
         };
         let socket = self.socket_path(&spec.instance_id);
         let became_ready = tokio::select! {
-            result = wait_for_agent(&socket) => result,
-            status = instance.wait() => Err(anyhow::anyhow!("the instance exited while starting: {status:?}")),
+            result = wait_for_agent(&socket) => result.map(|()| true),
+            status = instance.wait() => Err(match status {
+                Ok(status) => anyhow::anyhow!("the instance exited while starting ({status})"),
+                Err(err) => err.context("the instance exited while starting"),
+            }),
+            // Stopped while starting (shutdown, fleet stopped): not a failure.
+            _ = &mut stop => Ok(false),
         };
-        if let Err(err) = became_ready {
-            instance.terminate().await;
-            let _ = ready.send(Err(anyhow::anyhow!("{err:#}")));
-            return Ended::Failed(err);
-        }
-        let _ = ready.send(Ok(()));
-        tokio::select! {
-            _ = instance.wait() => tracing::info!(instance = %spec.instance_id, "instance exited"),
-            _ = stop => tracing::info!(instance = %spec.instance_id, "stopping instance"),
+        match became_ready {
+            Err(err) => {
+                instance.terminate().await;
+                return Err(err);
+            }
+            Ok(true) => {
+                let _ = ready.send(());
+                tokio::select! {
+                    _ = instance.wait() => tracing::info!(instance = %spec.instance_id, "instance exited"),
+                    _ = stop => tracing::info!(instance = %spec.instance_id, "stopping instance"),
+                }
+            }
+            Ok(false) => {
+                tracing::info!(instance = %spec.instance_id, "stopping a starting instance");
+                instance.kill().await;
+            }
         }
         instance.terminate().await;
-        // Kept only when something went wrong (see the early returns above).
         let _ = std::fs::remove_file(self.log_path(&spec.instance_id));
-        Ended::Exited
+        Ok(())
     }
 
     fn log_path(&self, instance_id: &str) -> PathBuf {
@@ -125,6 +194,10 @@ impl Instances {
             .acquire()
             .context("allocating a uid for the instance")?;
         let runtime_dir = self.runtime_root.join(&spec.instance_id);
+        let memory_mib = match &self.test_memory {
+            Some((itype, mib)) if itype == spec.instance_type.name => *mib,
+            _ => spec.instance_type.memory_mib,
+        };
         let view = match spec.stream_view {
             StreamView::App => "app",
             StreamView::Desktop => "desktop",
@@ -142,7 +215,7 @@ impl Instances {
             read_only: vec![(self.porthole_exe.clone(), PathBuf::from(AGENT_EXE_INSIDE))],
             limits: Limits {
                 cpu_millis: (spec.instance_type.vcpus * 1000.0) as u32,
-                memory_bytes: u64::from(spec.instance_type.memory_mib) * 1024 * 1024,
+                memory_bytes: u64::from(memory_mib) * 1024 * 1024,
                 pids: MAX_PIDS,
             },
             network: if spec.network {
@@ -217,6 +290,87 @@ impl Instances {
     }
 }
 
+/// Whether `name` (in the runtime root) belongs to an instance: its directory or its log.
+/// The plane's instance ids are "i-" and 16 hex digits; nothing else is touched.
+fn instance_id_of(name: &str) -> Option<&str> {
+    let id = name.strip_suffix(".log").unwrap_or(name);
+    let hex = id.strip_prefix("i-")?;
+    (hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
+}
+
+/// Removes what instances of a previous server run left in the runtime root after a
+/// kill -9 or a crash: runtime directories, logs, cgroups, and processes should any have
+/// survived. Instances another live server supervises on the same root are left alone.
+fn remove_leftovers(runtime_root: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(runtime_root)
+        .with_context(|| format!("reading {}", runtime_root.display()))?;
+    let mut ids: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| instance_id_of(&e.file_name().to_string_lossy()).map(str::to_owned))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let (mut removed, mut killed) = (0, 0);
+    for id in ids {
+        let dir = runtime_root.join(&id);
+        match porthole_sandbox::remove_leftover(&id, &dir) {
+            Ok(porthole_sandbox::Leftover::Supervised) => {
+                tracing::info!(instance = %id, "left alone: another server runs it");
+                continue;
+            }
+            Ok(porthole_sandbox::Leftover::Killed(n)) => killed += n,
+            Ok(porthole_sandbox::Leftover::Removed) => {}
+            Err(err) => {
+                tracing::warn!(instance = %id, "cannot remove a leftover instance: {err:#}");
+                continue;
+            }
+        }
+        let _ = std::fs::remove_file(runtime_root.join(format!("{id}.log")));
+        removed += 1;
+    }
+    if removed > 0 {
+        tracing::info!(
+            "removed {removed} leftover instance(s) of a previous run ({killed} process(es) killed)"
+        );
+    }
+    Ok(())
+}
+
+/// The last `lines` lines of a log (instances log with colors: stripped).
+fn log_tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read(path).unwrap_or_default();
+    let text = String::from_utf8_lossy(&text[text.len().saturating_sub(16 * 1024)..]);
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // An ANSI escape: ESC [ params letter.
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    let all: Vec<&str> = plain.lines().filter(|l| !l.trim().is_empty()).collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// The agent's error at the end of an instance's log: its "porthole: ..." line, and the
+/// log's last line when the error goes on over several (an embedded Xorg log, say).
+fn agent_error(tail: &str) -> Option<String> {
+    let lines: Vec<&str> = tail.lines().map(str::trim).collect();
+    let last = *lines.last()?;
+    Some(
+        match lines.iter().rposition(|l| l.starts_with("porthole: ")) {
+            Some(i) if i + 1 < lines.len() => format!("{} … {last}", lines[i]),
+            _ => last.to_owned(),
+        },
+    )
+}
+
 /// A copy of this executable that every instance uid can run: the original
 /// may live where they cannot reach it (a build under /root, say).
 fn agent_executable(runtime_root: &Path) -> Result<PathBuf> {
@@ -277,4 +431,54 @@ fn set_mode(path: &Path, mode: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .with_context(|| format!("setting the mode of {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_instance_ids_are_leftovers() {
+        assert_eq!(
+            instance_id_of("i-0123456789abcdef"),
+            Some("i-0123456789abcdef")
+        );
+        assert_eq!(
+            instance_id_of("i-0123456789abcdef.log"),
+            Some("i-0123456789abcdef")
+        );
+        for other in [
+            "porthole-agent",
+            ".porthole-agent.12",
+            "i-123",
+            "i-0123456789abcdeg",
+            "x-0123456789abcdef",
+            "i-0123456789abcdef.sock",
+        ] {
+            assert_eq!(instance_id_of(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn the_agents_error_is_its_last_porthole_line_and_the_logs_last_line() {
+        assert_eq!(agent_error(""), None);
+        assert_eq!(
+            agent_error("a\nporthole: no display").unwrap(),
+            "porthole: no display"
+        );
+        assert_eq!(
+            agent_error("porthole: starting X: log:\n[1] init\n[2] GLX: X exited").unwrap(),
+            "porthole: starting X: log: … [2] GLX: X exited"
+        );
+        assert_eq!(agent_error("x\nkilled").unwrap(), "killed");
+    }
+
+    #[test]
+    fn log_tail_strips_colors_and_keeps_the_last_lines() {
+        let path = std::env::temp_dir().join(format!("porthole-log-tail-{}", std::process::id()));
+        std::fs::write(&path, "one\n\x1b[31mtwo\x1b[0m\n\nthree\n").unwrap();
+        assert_eq!(log_tail(&path, 2), "two\nthree");
+        assert_eq!(log_tail(&path.with_extension("missing"), 2), "");
+        std::fs::remove_file(path).unwrap();
+    }
 }

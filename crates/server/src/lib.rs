@@ -5,6 +5,7 @@
 //! `porthole-store` after every change; instances are sandboxes (instances.rs).
 
 mod admin;
+mod catalog;
 mod credentials;
 mod defaults;
 mod gateway;
@@ -22,7 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use axum::routing::{get, post};
 use axum::Router;
-use porthole_control::{Config, ControlPlane, Effect, EndReason, Timestamp};
+use porthole_control::{Config, ControlPlane, Effect, EndReason, Notice, NoticeKind, Timestamp};
 use porthole_store::{SessionRecord, Store};
 use tokio::sync::{watch, Mutex, Notify};
 
@@ -45,8 +46,6 @@ pub struct ServeConfig {
 const REGION: &str = "us-east-1";
 const ACCOUNT: &str = "000000000000";
 const TICK: Duration = Duration::from_secs(1);
-/// How long a failed instance launch holds its slot before a retry.
-const FAILED_LAUNCH_BACKOFF: Duration = Duration::from_secs(5);
 
 /// A batch of changes for the writer, and who waits for it to be durable.
 type Write = (
@@ -64,13 +63,33 @@ pub(crate) struct Server {
     instances: instances::Instances,
     /// Wakes browsers waiting for their session's instance.
     changed: Notify,
-    /// Per live session: why its browsers must leave (None while they may stay).
-    session_signals: StdMutex<HashMap<String, watch::Sender<Option<String>>>>,
+    /// Per live session: what its connected browsers must be told.
+    session_signals: StdMutex<HashMap<String, watch::Sender<SessionSignal>>>,
     /// Set at shutdown: instances that stop then are not replaced.
     stopping: std::sync::atomic::AtomicBool,
     /// Sessions whose application has been started in their instance.
     launched: StdMutex<HashSet<String>>,
+    /// Sessions being made ready for a page that was just served.
+    preparing: gateway::Preparing,
+    /// Apps started in each session (the URL's and the catalog's).
+    started: catalog::Started,
     base_url: String,
+}
+
+/// What a live session's browsers are told, besides the stream.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SessionSignal {
+    /// Why they must leave (None while they may stay).
+    pub(crate) leave: Option<String>,
+    /// The latest warning of each kind.
+    pub(crate) session_ending: Option<Notice>,
+    pub(crate) idle: Option<Notice>,
+}
+
+impl SessionSignal {
+    pub(crate) fn notices(&self) -> impl Iterator<Item = Notice> {
+        self.session_ending.into_iter().chain(self.idle)
+    }
 }
 
 pub(crate) fn now() -> Timestamp {
@@ -145,6 +164,8 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
         changed: Notify::new(),
         session_signals: StdMutex::new(HashMap::new()),
         launched: StdMutex::new(HashSet::new()),
+        preparing: gateway::Preparing::default(),
+        started: catalog::Started::default(),
         stopping: std::sync::atomic::AtomicBool::new(false),
         base_url: base_url.clone(),
     });
@@ -336,6 +357,11 @@ impl Server {
                             .lock()
                             .expect("signals lock")
                             .remove(&session_id);
+                        self.launched
+                            .lock()
+                            .expect("launched lock")
+                            .remove(&session_id);
+                        self.started.forget(&session_id);
                         if let Err(err) = self
                             .persist_and_record(std::slice::from_ref(&session_id))
                             .await
@@ -345,6 +371,12 @@ impl Server {
                     }
                     Effect::DisconnectSession { session_id, reason } => {
                         self.signal_session(&session_id, reason.message());
+                    }
+                    Effect::WarnSession { session_id, notice } => {
+                        self.modify_signal(&session_id, |s| match notice.kind {
+                            NoticeKind::SessionEnding => s.session_ending = Some(notice),
+                            NoticeKind::IdleDisconnect => s.idle = Some(notice),
+                        });
                     }
                 }
             }
@@ -372,24 +404,21 @@ impl Server {
             let server = self.clone();
             let id = id.clone();
             tokio::spawn(async move {
-                match ready_rx.await {
-                    Ok(Ok(())) => server.observe(|cp| cp.instance_ready(&id, now())).await,
-                    Ok(Err(err)) => {
-                        tracing::error!(instance = %id, "instance failed to start: {err:#}")
-                    }
-                    Err(_) => {}
+                if ready_rx.await.is_ok() {
+                    server.observe(|cp| cp.instance_ready(&id, now())).await;
                 }
             })
         };
         let ended = self.instances.run(spec, ready_tx).await;
         let _ = watcher.await;
-        if let instances::Ended::Failed(err) = &ended {
-            tracing::error!(instance = %id, "instance failed: {err:#}");
-            // The plane replaces it at once when told; a broken image or host
-            // would make that a tight loop, so failures are reported late.
-            tokio::time::sleep(FAILED_LAUNCH_BACKOFF).await;
+        match ended {
+            // The plane backs off before replacing it: no tight loop on a broken fleet.
+            instances::Ended::Failed(message) => {
+                self.observe(|cp| cp.instance_failed(&id, &message, now()))
+                    .await
+            }
+            instances::Ended::Exited => self.observe(|cp| cp.instance_exited(&id, now())).await,
         }
-        self.observe(|cp| cp.instance_exited(&id, now())).await;
     }
 
     /// Re-checks the plane each time it changes until `check` decides
@@ -414,23 +443,36 @@ impl Server {
     }
 
     fn signal_session(&self, session_id: &str, reason: &str) {
+        self.modify_signal(session_id, |s| s.leave = Some(reason.to_owned()));
+    }
+
+    fn modify_signal(&self, session_id: &str, modify: impl FnOnce(&mut SessionSignal)) {
         if let Some(signal) = self
             .session_signals
             .lock()
             .expect("signals lock")
             .get(session_id)
         {
-            let _ = signal.send(Some(reason.to_owned()));
+            signal.send_modify(modify);
         }
     }
 
-    fn session_signal(&self, session_id: &str) -> watch::Receiver<Option<String>> {
+    fn session_signal(&self, session_id: &str) -> watch::Receiver<SessionSignal> {
         let mut signals = self.session_signals.lock().expect("signals lock");
         let sender = signals
             .entry(session_id.to_owned())
-            .or_insert_with(|| watch::channel(None).0);
-        // A reconnecting browser starts with a clean slate after an idle disconnect.
-        sender.send_replace(None);
-        sender.subscribe()
+            .or_insert_with(|| watch::channel(SessionSignal::default()).0);
+        // A reconnecting browser starts with a clean slate after an idle
+        // disconnect, and connecting is activity: an idle warning is void.
+        sender.send_modify(|s| {
+            s.leave = None;
+            s.idle = None;
+        });
+        let mut receiver = sender.subscribe();
+        // A session-ending warning given earlier reaches this browser too.
+        if receiver.borrow().session_ending.is_some() {
+            receiver.mark_changed();
+        }
+        receiver
     }
 }

@@ -1,6 +1,7 @@
 //! `/metrics` in the Prometheus text format, with AppStream's fleet metric
 //! names (as CloudWatch publishes them), one series per fleet.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -48,11 +49,12 @@ const METRICS: &[Metric] = &[
 ];
 
 pub async fn handle(State(server): State<Arc<Server>>) -> impl IntoResponse {
-    let text = render(&*server.cp.lock().await);
+    let failures = server.instances.launch_failures();
+    let text = render(&*server.cp.lock().await, &failures);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
-fn render(cp: &ControlPlane) -> String {
+fn render(cp: &ControlPlane, launch_failures: &BTreeMap<String, u64>) -> String {
     let fleets: Vec<(String, Capacity)> = cp
         .fleets()
         .filter_map(|f| Some((f.name.clone(), cp.capacity(&f.name).ok()?)))
@@ -75,6 +77,18 @@ fn render(cp: &ControlPlane) -> String {
                 value(capacity)
             );
         }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP porthole_instance_launch_failures_total Instance launches that never became ready\n\
+         # TYPE porthole_instance_launch_failures_total counter"
+    );
+    for (fleet, _) in &fleets {
+        let failed = launch_failures.get(fleet).copied().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "porthole_instance_launch_failures_total{{fleet=\"{fleet}\"}} {failed}"
+        );
     }
     out
 }

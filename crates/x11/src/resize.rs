@@ -31,6 +31,12 @@ pub fn resize_screen(display: &str, width: u32, height: u32) -> Result<()> {
 
 /// Resize the screen of `root` to exactly `width` x `height`.
 pub fn resize(conn: &impl Connection, root: Window, width: u32, height: u32) -> Result<()> {
+    // Already so (every connect asks for its viewport): a mode switch would
+    // still make the window manager and the app lay out and redraw everything.
+    let geom = conn.get_geometry(root)?.reply()?;
+    if (u32::from(geom.width), u32::from(geom.height)) == (width, height) {
+        return Ok(());
+    }
     let range = conn
         .randr_get_screen_size_range(root)?
         .reply()
@@ -75,7 +81,6 @@ pub fn resize(conn: &impl Connection, root: Window, width: u32, height: u32) -> 
 
     // The server refuses a screen smaller than a CRTC: grow to the bounding size before
     // switching the CRTC, shrink after (xrandr does the same).
-    let geom = conn.get_geometry(root)?.reply()?;
     let bound = (geom.width.max(w), geom.height.max(h));
     if bound != (geom.width, geom.height) {
         set_screen_size(conn, root, bound.0, bound.1)?;

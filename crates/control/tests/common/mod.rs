@@ -31,6 +31,7 @@ pub fn plane() -> ControlPlane {
             working_directory: None,
             icon_url: None,
             enabled: true,
+            icon_path: None,
         }],
     ));
     cp

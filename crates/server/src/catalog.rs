@@ -1,0 +1,281 @@
+//! The application catalog of a session. A streaming URL without ApplicationId
+//! opens on the stack's catalog (the apps of its fleet's image) instead of an
+//! app; its page reads the catalog at GET /session/TOKEN/catalog and starts
+//! apps in the session with POST /session/TOKEN/launch, any number of times.
+//! Icons are served at /catalog/icons/IMAGE/APP, which is also the IconURL
+//! DescribeImages shows: public (icons are no secret, and the admin fetches
+//! them without a streaming URL), and only files an image's catalog names.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use porthole_control::{
+    Application, ControlPlane, Fleet, Image, ResourceType, Session, SessionState,
+};
+use serde_json::json;
+
+use crate::{now, Server};
+
+pub fn routes() -> Router<Arc<Server>> {
+    Router::new()
+        .route("/session/{token}/catalog", get(catalog))
+        .route("/session/{token}/launch", post(launch))
+        .route("/catalog/icons/{image}/{app}", get(icon))
+}
+
+/// The server path of an app's icon (see the module's documentation).
+pub fn icon_path(image: &str, app: &str) -> String {
+    format!("/catalog/icons/{image}/{app}")
+}
+
+/// The apps started in each session, by name, in order: what the page needs
+/// to know whether to show the catalog.
+#[derive(Default)]
+pub struct Started(Mutex<HashMap<String, Vec<String>>>);
+
+impl Started {
+    fn record(&self, session_id: &str, app: &str) {
+        self.0
+            .lock()
+            .expect("started lock")
+            .entry(session_id.to_owned())
+            .or_default()
+            .push(app.to_owned());
+    }
+
+    pub fn forget(&self, session_id: &str) {
+        self.0.lock().expect("started lock").remove(session_id);
+    }
+
+    fn of(&self, session_id: &str) -> Vec<String> {
+        self.0
+            .lock()
+            .expect("started lock")
+            .get(session_id)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// Why an app was not started in a session.
+#[derive(Debug)]
+pub enum LaunchError {
+    /// No live, active session (not opened yet, starting, or ended).
+    NotActive,
+    /// Not an enabled app of the image of the session's fleet.
+    NotInCatalog(String),
+    /// The instance's agent could not start it.
+    Failed(anyhow::Error),
+}
+
+impl std::fmt::Display for LaunchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotActive => write!(f, "the session is not active: open its stream first"),
+            Self::NotInCatalog(app) => {
+                write!(f, "{app} is not an application of this session's catalog")
+            }
+            Self::Failed(err) => write!(f, "{err:#}"),
+        }
+    }
+}
+
+impl std::error::Error for LaunchError {}
+
+impl LaunchError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::NotActive => StatusCode::CONFLICT,
+            Self::NotInCatalog(_) => StatusCode::NOT_FOUND,
+            Self::Failed(_) => StatusCode::BAD_GATEWAY,
+        }
+    }
+}
+
+/// Starts the catalog app `app` in the active session's instance, with the
+/// session's AppStream_* environment.
+pub async fn start_app(server: &Server, session_id: &str, app: &str) -> Result<(), LaunchError> {
+    let (instance_id, command, env) = {
+        let cp = server.cp.lock().await;
+        let session = cp.session(session_id).map_err(|_| LaunchError::NotActive)?;
+        let instance_id = match (&session.state, &session.instance_id) {
+            (SessionState::Active, Some(instance)) => instance.clone(),
+            _ => return Err(LaunchError::NotActive),
+        };
+        let not_in_catalog = || LaunchError::NotInCatalog(app.to_owned());
+        let fleet = cp.fleet(&session.fleet).map_err(|_| not_in_catalog())?;
+        let image = cp.image(&fleet.image_name).map_err(|_| not_in_catalog())?;
+        let application = image.application(app).ok_or_else(not_in_catalog)?;
+        let (command, env) = launch_command(&cp, session, fleet, image, application);
+        (instance_id, command, env)
+    };
+    server
+        .instances
+        .launch_app(&instance_id, command, env)
+        .await
+        .map_err(LaunchError::Failed)?;
+    server.started.record(session_id, app);
+    Ok(())
+}
+
+/// The command line and environment of `app` in `session`: the variables
+/// AppStream sets for a session's applications.
+fn launch_command(
+    cp: &ControlPlane,
+    session: &Session,
+    fleet: &Fleet,
+    image: &Image,
+    app: &Application,
+) -> (Vec<String>, Vec<(String, String)>) {
+    let mut command = vec![app.launch_path.clone()];
+    if let Some(params) = &app.launch_parameters {
+        command.extend(params.split_whitespace().map(str::to_owned));
+    }
+    let env = [
+        ("AppStream_Stack_Name", session.stack.clone()),
+        ("AppStream_UserName", session.user_id.clone()),
+        ("AppStream_User_Access_Mode", "custom".to_owned()),
+        ("AppStream_Session_ID", session.id.clone()),
+        ("AppStream_Resource_Type", "fleet".to_owned()),
+        ("AppStream_Resource_Name", session.fleet.clone()),
+        ("AppStream_Instance_Type", fleet.instance_type.clone()),
+        (
+            "AppStream_Image_Arn",
+            cp.arn(ResourceType::Image, &image.name),
+        ),
+        (
+            "APPSTREAM_SESSION_CONTEXT",
+            session.session_context.clone().unwrap_or_default(),
+        ),
+    ]
+    .map(|(name, value)| (name.to_owned(), value))
+    .to_vec();
+    (command, env)
+}
+
+/// The live session a grant opens (or has opened), if any.
+fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
+    (status, Json(json!({ "message": message.to_string() }))).into_response()
+}
+
+/// `{"applications": [{"name", "displayName", "iconUrl"?}], "applicationId":
+/// the session's (or the URL's) ApplicationId or null, "started": [names]}`.
+async fn catalog(State(server): State<Arc<Server>>, Path(token): Path<String>) -> Response {
+    let grant = match server.tokens.verify(&token, now()) {
+        Ok(grant) => grant,
+        Err(err) => return error(StatusCode::FORBIDDEN, err.message()),
+    };
+    let cp = server.cp.lock().await;
+    let Ok(image) = cp.fleet(&grant.fleet).and_then(|f| cp.image(&f.image_name)) else {
+        return error(StatusCode::NOT_FOUND, "this session's fleet has no image");
+    };
+    let applications: Vec<_> = image
+        .applications
+        .iter()
+        .filter(|a| a.enabled)
+        .map(|a| {
+            // A path of our own where we have the file: the stored IconURL names
+            // the address the server had when the image was made.
+            let icon_url = match &a.icon_path {
+                Some(_) => Some(icon_path(&image.name, &a.name)),
+                None => a.icon_url.clone(),
+            };
+            json!({ "name": a.name, "displayName": a.display_name, "iconUrl": icon_url })
+        })
+        .collect();
+    let session = cp.live_session(&grant);
+    let application_id = session.map_or(&grant.application_id, |s| &s.application_id);
+    let started = session
+        .map(|s| server.started.of(&s.id))
+        .unwrap_or_default();
+    Json(json!({
+        "applications": applications,
+        "applicationId": application_id,
+        "started": started,
+    }))
+    .into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct LaunchRequest {
+    app: String,
+}
+
+async fn launch(
+    State(server): State<Arc<Server>>,
+    Path(token): Path<String>,
+    Json(request): Json<LaunchRequest>,
+) -> Response {
+    let grant = match server.tokens.verify(&token, now()) {
+        Ok(grant) => grant,
+        Err(err) => return error(StatusCode::FORBIDDEN, err.message()),
+    };
+    let session_id = {
+        let mut cp = server.cp.lock().await;
+        let Some(id) = cp.live_session(&grant).map(|s| s.id.clone()) else {
+            return error(StatusCode::CONFLICT, LaunchError::NotActive);
+        };
+        // Picking an app is the user at work: it keeps the idle timeout away.
+        let _ = cp.session_input(&id, now());
+        id
+    };
+    match start_app(&server, &session_id, &request.app).await {
+        Ok(()) => Json(json!({ "started": request.app })).into_response(),
+        Err(err) => {
+            if let LaunchError::Failed(_) = err {
+                tracing::warn!(session = %session_id, app = %request.app, "catalog launch failed: {err}");
+            }
+            error(err.status(), err)
+        }
+    }
+}
+
+async fn icon(
+    State(server): State<Arc<Server>>,
+    Path((image, app)): Path<(String, String)>,
+) -> Response {
+    let path = {
+        let cp = server.cp.lock().await;
+        cp.image(&image)
+            .ok()
+            .and_then(|i| i.application(&app))
+            .and_then(|a| a.icon_path.clone())
+    };
+    let not_found = || error(StatusCode::NOT_FOUND, "no such icon");
+    let Some(path) = path else {
+        return not_found();
+    };
+    let mime = match std::path::Path::new(&path)
+        .extension()
+        .and_then(|e| e.to_str())
+    {
+        Some("png") => "image/png",
+        Some("svg") => "image/svg+xml",
+        _ => return not_found(),
+    };
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, mime),
+                (header::CACHE_CONTROL, "max-age=3600"),
+                // An SVG opened on its own must not run scripts on our origin.
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; style-src 'unsafe-inline'",
+                ),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(err) => {
+            tracing::warn!("reading the icon {path}: {err}");
+            not_found()
+        }
+    }
+}
