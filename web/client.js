@@ -2,6 +2,7 @@
 // layout live here; the connection, decoding and painting (web/stream.js) run in
 // a worker on an OffscreenCanvas where the browser allows it, else right here.
 // Exposes window.porthole for tests and the benchmark.
+import { worker, listenToWorker, wsUrl, dpr, viewportSize } from './boot.js';
 import { Stream, wallNow } from './stream.js';
 import { Input } from './input.js';
 import { Ui } from './ui.js';
@@ -10,11 +11,6 @@ import { NoticeKind } from './protocol.js';
 
 const RESIZE_DEBOUNCE_MS = 150;
 const ACTIVITY = new Set(['PointerMove', 'PointerButton', 'Wheel', 'Key', 'Text', 'Resize', 'ClipboardSet']);
-
-/** `?scale=1`: one X pixel per CSS pixel, ignoring devicePixelRatio. */
-const ignoreDpr = new URLSearchParams(location.search).get('scale') === '1';
-// Relative, so that the page works at / (porthole stream) and at /session/TOKEN/ (porthole serve).
-const wsUrl = new URL('ws', location.href).href.replace(/^http/, 'ws');
 
 const canvas = /** @type {HTMLCanvasElement} */ (document.getElementById('screen'));
 const textarea = /** @type {HTMLTextAreaElement} */ (document.getElementById('text-input'));
@@ -86,18 +82,6 @@ function send(msg) {
   return backend ? backend.send(msg) : false;
 }
 
-function dpr() {
-  return ignoreDpr ? 1 : window.devicePixelRatio || 1;
-}
-
-/** The viewport in device pixels: the screen size we ask the agent for. */
-function viewportSize() {
-  const clamp = (/** @type {number} */ n) => Math.min(Math.max(n, 1), 0xffff);
-  return {
-    width: clamp(Math.floor(window.innerWidth * dpr())),
-    height: clamp(Math.floor(window.innerHeight * dpr())),
-  };
-}
 
 /**
  * CSS size = device size / dpr (sharp on HiDPI), shrunk to fit if the screen is larger.
@@ -187,20 +171,19 @@ function onStreamEvent(ev) {
 /**
  * The stream in a worker: messages go there, events come back. `send` reports
  * whether the connection was open when last heard of.
- * @param {Worker} worker started by index.html, its connection already on its way
- * @param {Size} viewport
+ * @param {Worker} worker started by boot.js, its connection already on its way
  * @returns {Backend}
  */
-function startWorker(worker, viewport) {
+function streamInWorker(worker) {
   let open = false;
-  worker.onmessage = (/** @type {MessageEvent<StreamEvent>} */ e) => {
+  listenToWorker((/** @type {MessageEvent<StreamEvent>} */ e) => {
     if (e.data.type === 'open') open = true;
     else if (['connecting', 'lost', 'closed'].includes(e.data.type)) open = false;
     onStreamEvent(e.data);
-  };
+  });
   worker.onerror = (e) => console.error('porthole: the stream worker failed', e.message);
   const offscreen = canvas.transferControlToOffscreen();
-  worker.postMessage({ op: 'start', canvas: offscreen, wsUrl, viewport }, [offscreen]);
+  worker.postMessage({ op: 'canvas', canvas: offscreen }, [offscreen]);
   const post = (/** @type {object} */ m) => worker.postMessage(m);
   return {
     send: (msg) => {
@@ -223,13 +206,11 @@ window.addEventListener('resize', () => {
 
 function main() {
   input.focus();
-  const viewport = viewportSize();
-  const worker = /** @type {Worker | undefined} */ (/** @type {any} */ (window).portholeWorker);
-  porthole.offscreen = worker !== undefined;
+  porthole.offscreen = worker !== null;
   if (worker) {
-    backend = startWorker(worker, viewport);
+    backend = streamInWorker(worker);
   } else {
-    const stream = new Stream(canvas, { wsUrl, viewport, emit: onStreamEvent });
+    const stream = new Stream(canvas, { wsUrl, viewport: viewportSize(), emit: onStreamEvent });
     backend = stream;
     stream.start();
   }

@@ -50,14 +50,21 @@ const eventTime = (ev) => performance.timeOrigin + ev.timeStamp;
 
 export class Stream {
   /**
-   * @param {HTMLCanvasElement | OffscreenCanvas} canvas
+   * @param {HTMLCanvasElement | OffscreenCanvas | null} canvas null: painting
+   *   waits for attachCanvas (the page's canvas reaches the worker after it connected)
    * @param {{wsUrl: string, viewport: Size, emit: (ev: StreamEvent) => void}} opts
    */
   constructor(canvas, { wsUrl, viewport, emit }) {
     this.wsUrl = wsUrl;
     this.viewport = viewport;
     this.emit = emit;
-    this.display = new Display(canvas, { onRefreshNeeded: () => this.requestRefresh() });
+    /** @type {Display | null} */
+    this.display = null;
+    /** @type {(display: Display) => void} */
+    this.resolveDisplay = () => {};
+    /** @type {Promise<Display>} every connection's paint queue starts with it */
+    this.displayReady = new Promise((resolve) => { this.resolveDisplay = resolve; });
+    if (canvas) this.attachCanvas(canvas);
     /** @type {Connection | null} */
     this.conn = null;
     this.reconnectDelay = RECONNECT_FIRST_MS;
@@ -75,6 +82,12 @@ export class Stream {
     this.codecsKnown = Promise.all([h264Supported(), webpSupported()]).then(([h264, webp]) => {
       this.codecs = (h264 ? CODEC_H264 : 0) | (webp ? CODEC_WEBP : 0);
     });
+  }
+
+  /** @param {HTMLCanvasElement | OffscreenCanvas} canvas where to paint from now on */
+  attachCanvas(canvas) {
+    this.display = new Display(canvas, { onRefreshNeeded: () => this.requestRefresh() });
+    this.resolveDisplay(this.display);
   }
 
   /**
@@ -143,7 +156,7 @@ export class Stream {
 
   /** @param {Connection} c @param {Message} msg */
   async paintFrame(c, msg) {
-    await this.display.paint(msg.rects);
+    await /** @type {Display} */ (this.display).paint(msg.rects);
     if (msg.rects.length > 0) {
       this.mark('firstPaint');
       this.stats.framesPainted++;
@@ -170,7 +183,7 @@ export class Stream {
         return;
       case 'ScreenSize':
         this.enqueue(c, () => {
-          this.display.setScreenSize(msg.width, msg.height);
+          /** @type {Display} */ (this.display).setScreenSize(msg.width, msg.height);
           this.emit({ type: 'screen', width: msg.width, height: msg.height });
         });
         return;
@@ -211,7 +224,7 @@ export class Stream {
     ws.binaryType = 'arraybuffer';
     this.mark('wsCreated', early?.createdAt);
     /** @type {Connection} */
-    const c = { ws, goodbye: null, userClosed: false, paintQueue: Promise.resolve() };
+    const c = { ws, goodbye: null, userClosed: false, paintQueue: this.displayReady.then(() => {}) };
     this.conn = c;
 
     ws.onopen = async (ev) => {
@@ -257,7 +270,7 @@ export class Stream {
   /** @param {Connection} c @param {number} code */
   onClosed(c, code) {
     if (c !== this.conn) return;
-    this.display.resetVideo();
+    this.display?.resetVideo();
     if (c.goodbye !== null || c.userClosed) {
       this.emit({ type: 'closed', title: c.goodbye !== null ? 'Session closed' : 'Disconnected', reason: c.goodbye ?? 'disconnected' });
       return;

@@ -22,6 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::Router;
 use porthole_control::{Config, ControlPlane, Effect, EndReason, Notice, NoticeKind, Timestamp};
 use porthole_store::{SessionRecord, Store};
@@ -200,6 +201,11 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     let http = match tls_config {
         Some(tls_config) => tokio::spawn(tls::serve(listener, router, tls_config)),
         None => tokio::spawn(async move {
+            // Small messages (a Hello, a keystroke's echo) must not wait for
+            // Nagle's algorithm: that cost tens of ms per exchange.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             if let Err(err) = axum::serve(listener, router).await {
                 tracing::error!("the HTTP server stopped: {err}");
             }
