@@ -68,11 +68,18 @@ const ui = new Ui({
   onFocusWindow: (id) => send({ type: 'FocusWindow', window: id }),
   onSendClipboard: () => input.pullClipboard(true),
   onDisconnect: () => backend?.disconnect(),
+  onEndSession: () => endSession(),
   onReconnect: () => backend?.reconnect(),
   onDone: () => input.focus(),
 });
 const catalog = new Catalog({ onDone: () => input.focus() });
 porthole.catalog = catalog.state;
+
+/** Asks the server to end the session; its Goodbye then closes the stream, saying so. */
+async function endSession() {
+  const res = await fetch(new URL('end', location.href), { method: 'POST' }).catch(() => null);
+  if (!res?.ok) console.error('porthole: ending the session failed', res ? await res.text() : 'no answer');
+}
 
 /** @param {Message} msg */
 function send(msg) {
@@ -214,7 +221,10 @@ function main() {
     backend = stream;
     stream.start();
   }
-  catalog.load();
+  // Only a session's page has a catalog (not `porthole stream`'s).
+  catalog.load().then(() => {
+    if (catalog.state.available) ui.offerEndSession();
+  });
 }
 
 main();

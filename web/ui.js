@@ -23,6 +23,7 @@ function $(id) {
  *   onFocusWindow: (id: number) => void,
  *   onSendClipboard: () => void,
  *   onDisconnect: () => void,
+ *   onEndSession: () => void,
  *   onReconnect: () => void,
  *   onDone: () => void,
  * }} UiHooks  onDone: a UI control finished; give the keyboard back to the screen
@@ -63,6 +64,11 @@ export class Ui {
       hooks.onDone();
     });
     $('btn-disconnect').addEventListener('click', () => hooks.onDisconnect());
+    $('btn-end').addEventListener('click', () => {
+      // As AppStream asks: the session's applications close with it.
+      if (window.confirm('End your session? Its applications close; unsaved work is lost.')) hooks.onEndSession();
+      else hooks.onDone();
+    });
     $('btn-reconnect').addEventListener('click', () => {
       this.hideOverlay();
       hooks.onReconnect();
@@ -194,6 +200,11 @@ export class Ui {
   }
 
   /** @param {Stats} s */
+  /** The page belongs to a session of porthole serve, which the user may end. */
+  offerEndSession() {
+    $('btn-end').hidden = false;
+  }
+
   updateStats(s) {
     if (this.stats.hidden) return;
     const ms = (/** @type {number | null} */ v) => (v === null ? '-' : `${v.toFixed(1)} ms`);

@@ -242,6 +242,27 @@ describe('porthole serve', { concurrency: 2 }, () => {
     await replaced(server, instance.id);
   });
 
+  test('End session in the toolbar ends the session as the user, and its instance is replaced', { timeout: TIMEOUT }, async (t) => {
+    const { server, browser } = await serveTest(t);
+    const url = await streamingUrl(server, { userId: 'leaver', applicationId: 'xterm' });
+    const page = await openClient(browser, url);
+    const { instance } = await appIn(server, 'xterm');
+    await page.waitForSelector('#btn-end:not([hidden])', { timeout: 10000 });
+    // Declining the confirmation changes nothing.
+    page.once('dialog', (d) => d.dismiss());
+    await page.click('#btn-end');
+    assert.deepEqual((await describeSessions(server)).map((s) => s.UserId), ['leaver']);
+    page.once('dialog', (d) => d.accept());
+    await page.click('#btn-end');
+    assert.match(await closedWith(page), /you ended the session/);
+    await waitFor(async () => (await describeSessions(server)).length === 0, { timeout: 10000, interval: 200, what: 'the session to leave DescribeSessions' });
+    await destroyed(server, instance);
+    await replaced(server, instance.id);
+    // The URL's holder only: another token, or none, cannot end anything.
+    const other = await fetch(new URL('end', url.replace(/\/session\/[^/]+\//, '/session/not-a-token/')), { method: 'POST' });
+    assert.equal(other.status, 403);
+  });
+
   test('with no capacity left a second user is refused and InsufficientCapacityError counts it', { timeout: TIMEOUT }, async (t) => {
     const { server, browser } = await serveTest(t);
     await openClient(browser, await streamingUrl(server, { userId: 'first', applicationId: 'xterm' }));

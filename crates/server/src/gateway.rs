@@ -12,11 +12,11 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use futures_util::future::{BoxFuture, Shared};
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use porthole_control::{Notice, NoticeKind, SessionState, StreamingGrant};
+use porthole_control::{EndReason, Notice, NoticeKind, SessionState, StreamingGrant};
 use tokio_tungstenite::tungstenite::Message as AgentMessage;
 
 use crate::{catalog, now, Server};
@@ -31,6 +31,7 @@ pub fn routes() -> Router<Arc<Server>> {
         .route("/", get(|| async { Html(LANDING) }))
         .route("/session/{token}/", get(page))
         .route("/session/{token}/ws", get(upgrade))
+        .route("/session/{token}/end", post(end))
         .merge(catalog::routes())
         .route(
             "/session/{token}/{*path}",
@@ -83,6 +84,31 @@ async fn upgrade(
             };
             porthole_agent::goodbye(&mut socket, &reason).await;
         })
+}
+
+/// The user ends their session (the toolbar's End session): its browsers are
+/// told why and its instance is destroyed, as with ExpireSession.
+async fn end(State(server): State<Arc<Server>>, Path(token): Path<String>) -> Response {
+    let grant = match server.tokens.verify(&token, now()) {
+        Ok(grant) => grant,
+        Err(err) => return (StatusCode::FORBIDDEN, err.message().to_owned()).into_response(),
+    };
+    let session_id = server
+        .cp
+        .lock()
+        .await
+        .live_session(&grant)
+        .map(|s| s.id.clone());
+    let Some(session_id) = session_id else {
+        return (StatusCode::CONFLICT, "this URL has no live session").into_response();
+    };
+    server
+        .observe(|cp| cp.end_session(&session_id, EndReason::UserEnded, now()))
+        .await;
+    match server.persist().await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{err:#}")).into_response(),
+    }
 }
 
 /// Opens or resumes the grant's session, then proxies until either side
