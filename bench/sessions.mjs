@@ -125,16 +125,17 @@ async function streamingUrl(server, fleet, userId) {
 
 // Runs in the page before the client: timestamps (Date.now(), the harness's clock) of
 // DOMContentLoaded, the first painted frame and the first frame with the app's window
-// listed. The connection's own milestones (WebSocket created and open, first message,
-// first Frame message) come from the client's stats.timeline: the socket lives in a
-// Worker, out of the page's reach.
+// listed. The connection's own milestones (WebSocket created and open, Hello, first
+// message, first Frame message, first paint) come from the client's stats.timeline:
+// the socket and the canvas live in a Worker, out of the page's reach, which paints
+// before the page's own modules may have loaded.
 function recordTimeline() {
   const tl = { navStart: performance.timeOrigin };
   window.__tl = tl;
   document.addEventListener('DOMContentLoaded', () => { tl.domReady = Date.now(); });
   const poll = () => {
     const p = window.porthole;
-    if (!tl.firstFrame && p?.stats?.framesPainted > 0) tl.firstFrame = Date.now();
+    if (!tl.firstFrame && p?.stats?.framesPainted > 0) tl.firstFrame = p.stats.timeline?.firstPaint ?? Date.now();
     if (tl.firstFrame && p?.windows?.length > 0) {
       tl.appWindow = Date.now();
       const { start, wsCreated, wsOpen, hello, firstMessage, firstFrameMessage } = p.stats.timeline ?? {};

@@ -1,10 +1,9 @@
 // The page's first module: index.html runs it before client.js, as soon as it
 // has loaded (it imports nothing). It starts the stream worker (web/worker.js)
-// and tells it where to connect and at which size, so that the connection, the
-// Hello and the first frames happen while the rest of the page loads; the
-// frames are painted once client.js hands the worker its canvas. Where a worker
-// cannot paint (no OffscreenCanvas or module workers), client.js runs the
-// stream itself.
+// with the canvas, where to connect and at which size, so that the connection,
+// the Hello and the first frames are painted while the rest of the page (input,
+// toolbar, catalog: client.js) loads. Where a worker cannot paint (no
+// OffscreenCanvas or module workers), client.js runs the stream itself.
 
 /** `?scale=1`: one X pixel per CSS pixel, ignoring devicePixelRatio. */
 const ignoreDpr = new URLSearchParams(location.search).get('scale') === '1';
@@ -44,7 +43,9 @@ export const worker = workerCanPaint() ? new Worker(new URL('worker.js', import.
 const early = [];
 if (worker) {
   worker.onmessage = (e) => early.push(e);
-  worker.postMessage({ op: 'connect', wsUrl, viewport: viewportSize() });
+  const canvas = /** @type {HTMLCanvasElement} */ (document.getElementById('screen'));
+  const offscreen = canvas.transferControlToOffscreen();
+  worker.postMessage({ op: 'start', canvas: offscreen, wsUrl, viewport: viewportSize() }, [offscreen]);
 }
 
 /**

@@ -178,7 +178,7 @@ function onStreamEvent(ev) {
 /**
  * The stream in a worker: messages go there, events come back. `send` reports
  * whether the connection was open when last heard of.
- * @param {Worker} worker started by boot.js, its connection already on its way
+ * @param {Worker} worker started by boot.js with the canvas, its connection already on its way
  * @returns {Backend}
  */
 function streamInWorker(worker) {
@@ -189,8 +189,6 @@ function streamInWorker(worker) {
     onStreamEvent(e.data);
   });
   worker.onerror = (e) => console.error('porthole: the stream worker failed', e.message);
-  const offscreen = canvas.transferControlToOffscreen();
-  worker.postMessage({ op: 'canvas', canvas: offscreen }, [offscreen]);
   const post = (/** @type {object} */ m) => worker.postMessage(m);
   return {
     send: (msg) => {

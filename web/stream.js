@@ -50,21 +50,14 @@ const eventTime = (ev) => performance.timeOrigin + ev.timeStamp;
 
 export class Stream {
   /**
-   * @param {HTMLCanvasElement | OffscreenCanvas | null} canvas null: painting
-   *   waits for attachCanvas (the page's canvas reaches the worker after it connected)
+   * @param {HTMLCanvasElement | OffscreenCanvas} canvas
    * @param {{wsUrl: string, viewport: Size, emit: (ev: StreamEvent) => void}} opts
    */
   constructor(canvas, { wsUrl, viewport, emit }) {
     this.wsUrl = wsUrl;
     this.viewport = viewport;
     this.emit = emit;
-    /** @type {Display | null} */
-    this.display = null;
-    /** @type {(display: Display) => void} */
-    this.resolveDisplay = () => {};
-    /** @type {Promise<Display>} every connection's paint queue starts with it */
-    this.displayReady = new Promise((resolve) => { this.resolveDisplay = resolve; });
-    if (canvas) this.attachCanvas(canvas);
+    this.display = new Display(canvas, { onRefreshNeeded: () => this.requestRefresh() });
     /** @type {Connection | null} */
     this.conn = null;
     this.reconnectDelay = RECONNECT_FIRST_MS;
@@ -82,12 +75,6 @@ export class Stream {
     this.codecsKnown = Promise.all([h264Supported(), webpSupported()]).then(([h264, webp]) => {
       this.codecs = (h264 ? CODEC_H264 : 0) | (webp ? CODEC_WEBP : 0);
     });
-  }
-
-  /** @param {HTMLCanvasElement | OffscreenCanvas} canvas where to paint from now on */
-  attachCanvas(canvas) {
-    this.display = new Display(canvas, { onRefreshNeeded: () => this.requestRefresh() });
-    this.resolveDisplay(this.display);
   }
 
   /**
@@ -156,7 +143,7 @@ export class Stream {
 
   /** @param {Connection} c @param {Message} msg */
   async paintFrame(c, msg) {
-    await /** @type {Display} */ (this.display).paint(msg.rects);
+    await this.display.paint(msg.rects);
     if (msg.rects.length > 0) {
       this.mark('firstPaint');
       this.stats.framesPainted++;
@@ -183,7 +170,7 @@ export class Stream {
         return;
       case 'ScreenSize':
         this.enqueue(c, () => {
-          /** @type {Display} */ (this.display).setScreenSize(msg.width, msg.height);
+          this.display.setScreenSize(msg.width, msg.height);
           this.emit({ type: 'screen', width: msg.width, height: msg.height });
         });
         return;
@@ -224,7 +211,7 @@ export class Stream {
     ws.binaryType = 'arraybuffer';
     this.mark('wsCreated', early?.createdAt);
     /** @type {Connection} */
-    const c = { ws, goodbye: null, userClosed: false, paintQueue: this.displayReady.then(() => {}) };
+    const c = { ws, goodbye: null, userClosed: false, paintQueue: Promise.resolve() };
     this.conn = c;
 
     ws.onopen = async (ev) => {
@@ -270,7 +257,7 @@ export class Stream {
   /** @param {Connection} c @param {number} code */
   onClosed(c, code) {
     if (c !== this.conn) return;
-    this.display?.resetVideo();
+    this.display.resetVideo();
     if (c.goodbye !== null || c.userClosed) {
       this.emit({ type: 'closed', title: c.goodbye !== null ? 'Session closed' : 'Disconnected', reason: c.goodbye ?? 'disconnected' });
       return;

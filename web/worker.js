@@ -1,11 +1,10 @@
 // The module worker that runs web/stream.js on the page's canvas, transferred
 // as an OffscreenCanvas, so that frames arrive, decode and paint off the main thread.
-// web/boot.js starts it before the page's other modules load.
+// web/boot.js starts it, with the canvas, before the page's other modules load.
 //
-// Page -> worker: {op: 'connect', wsUrl, viewport} (boot.js), {op: 'canvas', canvas}
-// (client.js, once loaded; painting waits for it), then {op: 'send', msg},
-// {op: 'typed', at}, {op: 'viewport', size}, {op: 'disconnect'}, {op: 'reconnect'}.
-// Worker -> page: the StreamEvents of web/stream.js.
+// Page -> worker: {op: 'start', canvas, wsUrl, viewport} (boot.js), then
+// {op: 'send', msg}, {op: 'typed', at}, {op: 'viewport', size}, {op: 'disconnect'},
+// {op: 'reconnect'} (client.js). Worker -> page: the StreamEvents of web/stream.js.
 
 // Connect first, even before loading the stream's modules: the gateway starts the
 // session while the page loads. The page's URL for it is the same (relative to
@@ -29,15 +28,14 @@ function openEarly(url) {
 
 /** @param {any} m */
 async function handle(m) {
-  if (m.op === 'connect') {
+  if (m.op === 'start') {
     const { Stream } = await streamModule;
-    stream = new Stream(null, { wsUrl: m.wsUrl, viewport: m.viewport, emit: (ev) => self.postMessage(ev) });
+    stream = new Stream(m.canvas, { wsUrl: m.wsUrl, viewport: m.viewport, emit: (ev) => self.postMessage(ev) });
     stream.start(early);
     return;
   }
   if (!stream) return;
   switch (m.op) {
-    case 'canvas': stream.attachCanvas(m.canvas); return;
     case 'send': stream.send(m.msg); return;
     case 'typed': stream.typed(m.at); return;
     case 'viewport': stream.setViewport(m.size); return;
@@ -46,7 +44,7 @@ async function handle(m) {
   }
 }
 
-// In arrival order, also while 'connect' waits for the modules.
+// In arrival order, also while 'start' waits for the modules.
 let handled = Promise.resolve();
 self.onmessage = (/** @type {MessageEvent} */ e) => {
   handled = handled.then(() => handle(e.data)).catch((err) => console.error('porthole: worker', err));
