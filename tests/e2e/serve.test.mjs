@@ -127,7 +127,7 @@ describe('porthole serve', { concurrency: 2 }, () => {
     }
   });
 
-  test('two sessions run in separate sandboxes: uids, PID and network namespaces, runtime dirs', { timeout: TIMEOUT }, async (t) => {
+  test('two sessions run in separate sandboxes: uids, PID and network namespaces, runtime dirs, files, X displays', { timeout: TIMEOUT }, async (t) => {
     const { server, browser } = await serveTest(t);
     await server.admin.call('UpdateFleet', { Name: DEFAULT_NAME, ComputeCapacity: { DesiredInstances: 2 } });
     await waitFor(async () => (await fleetOf(server)).ComputeCapacityStatus.Available === 2, { timeout: 30000, interval: 200, what: 'two available instances' });
@@ -153,7 +153,10 @@ describe('porthole serve', { concurrency: 2 }, () => {
     assert.notEqual(connectAs.status, 0, "A's uid connects to B's agent socket on the host");
     assert.match(connectAs.stderr, /PermissionError/, "A's uid is refused B's runtime dir");
 
-    // From inside A's sandbox, through its xterm.
+    // B leaves a file in its /tmp; then, from inside A's sandbox, through its xterm.
+    await runInXterm(pageB, b.app, ['echo secret-of-b > /tmp/b-secret']);
+    const bSecretOnHost = `/proc/${b.app.pid}/root/tmp/b-secret`;
+    assert.equal(readFileSync(bSecretOnHost, 'utf8').trim(), 'secret-of-b', "B's file exists (seen from the host)");
     const read = await runInXterm(pageA, a.app, [
       'cd /tmp',
       'ls -A /run/porthole > ls-run',
@@ -162,6 +165,12 @@ describe('porthole serve', { concurrency: 2 }, () => {
       `test -e /proc/${b.app.pid} && echo visible > b-proc || echo hidden > b-proc`,
       `python3 -c 'import socket; socket.socket(socket.AF_UNIX).connect("${bSocket}")' 2> b-sock; echo rc=$? >> b-sock`,
       'id -u > uid',
+      'test -e /tmp/b-secret && echo visible > b-file || echo hidden > b-file',
+      `cat ${bSecretOnHost} > b-file-by-proc 2>&1; echo rc=$? >> b-file-by-proc`,
+      // Every X display's socket, filesystem or abstract: A's own has only the former.
+      'ls /tmp/.X11-unix > x-sockets',
+      `for d in 0 1 2 3; do python3 -c "import socket; socket.socket(socket.AF_UNIX).connect('\\0/tmp/.X11-unix/X$d')" 2>/dev/null && echo "X$d reachable"; done > x-abstract; echo checked >> x-abstract`,
+      `python3 -c "import socket; socket.create_connection(('127.0.0.1', 6000), 2)" 2> x-tcp; echo rc=$? >> x-tcp`,
     ]);
     assert.equal(read('ls-run').trim(), 'agent.sock', 'A sees only its own agent socket in /run/porthole');
     assert.match(read('init'), /^bwrap /, "PID 1 in A's sandbox is its bwrap");
@@ -171,6 +180,11 @@ describe('porthole serve', { concurrency: 2 }, () => {
     assert.equal(read('b-proc').trim(), 'hidden', `B's xterm (host pid ${b.app.pid}) is not visible in A`);
     assert.match(read('b-sock'), /rc=[1-9]/, `connecting to B's agent socket from A fails: ${read('b-sock')}`);
     assert.equal(Number(read('uid')), a.instance.uid, "A's shell runs as A's uid");
+    assert.equal(read('b-file').trim(), 'hidden', "B's /tmp file is not in A's /tmp");
+    assert.match(read('b-file-by-proc'), /rc=[1-9]/, `B's file is unreachable from A through /proc: ${read('b-file-by-proc')}`);
+    assert.equal(read('x-sockets').trim(), 'X0', "A's /tmp/.X11-unix holds only its own display");
+    assert.equal(read('x-abstract').trim(), 'checked', `no abstract X socket is reachable from A: ${read('x-abstract')}`);
+    assert.match(read('x-tcp'), /rc=[1-9]/, 'no X server over TCP from A');
     await waitStreaming(pageB);
   });
 
