@@ -133,6 +133,7 @@ function onStreamEvent(ev) {
       porthole.closeReason = null;
       ui.hideBanner();
       ui.hideOverlay();
+      ui.dismissNotice(NoticeKind.Disconnected);
       return;
     case 'lost':
       input.reset();
@@ -145,7 +146,9 @@ function onStreamEvent(ev) {
       porthole.state = 'closed';
       porthole.closeReason = ev.reason;
       ui.hideBanner();
-      ui.dismissNotice();
+      // Warnings are moot now; the time left to resume (Disconnected) stays.
+      ui.dismissNotice(NoticeKind.IdleDisconnect);
+      ui.dismissNotice(NoticeKind.SessionEnding);
       ui.showOverlay(ev.title, ev.reason);
       return;
     case 'screen':

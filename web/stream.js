@@ -4,7 +4,7 @@
 // held back until the next rendering) or, in browsers without that, on the page's
 // own canvas in the main thread. Either way it talks to web/client.js only
 // through `emit` (events below) and its methods.
-import { CODEC_H264, CODEC_WEBP, PROTOCOL_VERSION, decodeServer, encodeClient } from './protocol.js';
+import { CODEC_H264, CODEC_WEBP, NoticeKind, PROTOCOL_VERSION, decodeServer, encodeClient } from './protocol.js';
 import { Display, h264Supported, webpSupported } from './display.js';
 
 const RECONNECT_FIRST_MS = 500;
@@ -36,6 +36,7 @@ const REFRESH_MIN_INTERVAL_MS = 250;
  * @typedef {{
  *   ws: WebSocket,
  *   goodbye: string | null,
+ *   resumable: boolean,
  *   userClosed: boolean,
  *   paintQueue: Promise<void>,
  * }} Connection
@@ -195,6 +196,8 @@ export class Stream {
         c.goodbye = msg.reason;
         return;
       case 'Notice':
+        // Before a Goodbye: the session goes on, this connection does not.
+        if (msg.kind === NoticeKind.Disconnected) c.resumable = true;
         this.emit({
           type: 'notice',
           notice: { kind: msg.kind, seconds_left: msg.seconds_left, text: msg.text, deadline: wallNow() + msg.seconds_left * 1000 },
@@ -211,7 +214,7 @@ export class Stream {
     ws.binaryType = 'arraybuffer';
     this.mark('wsCreated', early?.createdAt);
     /** @type {Connection} */
-    const c = { ws, goodbye: null, userClosed: false, paintQueue: Promise.resolve() };
+    const c = { ws, goodbye: null, resumable: false, userClosed: false, paintQueue: Promise.resolve() };
     this.conn = c;
 
     ws.onopen = async (ev) => {
@@ -259,7 +262,8 @@ export class Stream {
     if (c !== this.conn) return;
     this.display.resetVideo();
     if (c.goodbye !== null || c.userClosed) {
-      this.emit({ type: 'closed', title: c.goodbye !== null ? 'Session closed' : 'Disconnected', reason: c.goodbye ?? 'disconnected' });
+      const title = c.goodbye !== null && !c.resumable ? 'Session closed' : 'Disconnected';
+      this.emit({ type: 'closed', title, reason: c.goodbye ?? 'disconnected' });
       return;
     }
     this.emit({ type: 'lost', reason: `connection lost (code ${code})`, retryMs: this.reconnectDelay });

@@ -14,6 +14,7 @@ import {
 // web/protocol.js NoticeKind.
 const SESSION_ENDING = 0;
 const IDLE_DISCONNECT = 1;
+const DISCONNECTED = 2;
 
 let server;
 let browser;
@@ -103,7 +104,14 @@ describe('session timeouts in real time', { concurrency: true }, () => {
     assert.ok(idleFor >= 59, `disconnected after ${idleFor} s, before the 60 s idle timeout`);
     assert.ok(idleFor <= 65, `disconnected only after ${idleFor} s`);
     assert.match(reason, /inactivity/);
-    assert.equal(await page.locator('#notice').isVisible(), false, 'the warning banner is gone');
+    // Told that the session goes on, and for how long: the disconnect timeout.
+    const { DisconnectTimeoutInSeconds } = (await server.admin.call('DescribeFleets', { Names: ['idle'] })).Fleets[0];
+    const resume = (await page.evaluate(() => window.porthole.notices)).at(-1);
+    assert.equal(resume.kind, DISCONNECTED, `the last notice says the session can be resumed: ${JSON.stringify(resume)}`);
+    assert.ok(resume.seconds_left <= DisconnectTimeoutInSeconds && resume.seconds_left >= DisconnectTimeoutInSeconds - 2,
+      `${resume.seconds_left} s left to resume, DisconnectTimeoutInSeconds ${DisconnectTimeoutInSeconds}`);
+    assert.equal(await page.locator('#overlay-title').textContent(), 'Disconnected', 'not "Session closed": the session goes on');
+    assert.match(await page.locator('#notice').textContent(), /Reconnect/, 'the banner counts down the time left to resume');
 
     // AppStream: the session stays, and the disconnect timeout begins.
     const left = await sessionOf('idle', 'idler', (s) => s.ConnectionState === 'NOT_CONNECTED', 'the idler NOT_CONNECTED');

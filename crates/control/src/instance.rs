@@ -75,6 +75,8 @@ pub enum Effect {
     DisconnectSession {
         session_id: String,
         reason: DisconnectReason,
+        /// Until when reconnecting resumes it (kind Disconnected).
+        resume: Notice,
     },
     /// Warn the session's connected browsers of a coming timeout.
     WarnSession { session_id: String, notice: Notice },

@@ -658,6 +658,8 @@ impl ControlPlane {
             match notice.kind {
                 NoticeKind::SessionEnding => s.warned.session_ending = true,
                 NoticeKind::IdleDisconnect => s.warned.idle_since = Some(idle_since),
+                // Goes with the disconnect itself, never as a warning.
+                NoticeKind::Disconnected => {}
             }
             self.outbox.push(Effect::WarnSession {
                 session_id: id.to_owned(),
@@ -674,6 +676,7 @@ impl ControlPlane {
             return;
         };
         let idle = f.effective_idle_timeout_secs();
+        let disconnect_timeout = f.disconnect_timeout_secs;
         if now >= s.max_expiration_time {
             self.end_session_inner(id, EndReason::MaxDurationReached, now);
         } else if s
@@ -696,6 +699,10 @@ impl ControlPlane {
             self.outbox.push(Effect::DisconnectSession {
                 session_id: id.to_owned(),
                 reason: DisconnectReason::IdleTimeout,
+                resume: Notice {
+                    kind: NoticeKind::Disconnected,
+                    deadline: now.plus_secs(disconnect_timeout),
+                },
             });
         }
     }

@@ -97,6 +97,9 @@ pub enum NoticeKind {
     SessionEnding,
     /// The browsers are disconnected for inactivity unless input arrives.
     IdleDisconnect,
+    /// The browsers were disconnected; reconnecting by the deadline (the
+    /// disconnect timeout) resumes the session.
+    Disconnected,
 }
 
 impl NoticeKind {
@@ -109,6 +112,7 @@ impl NoticeKind {
             Self::IdleDisconnect => {
                 "You will be disconnected for inactivity. Use the keyboard or mouse to stay connected."
             }
+            Self::Disconnected => "Reconnect to resume your session before it ends.",
         }
     }
 }

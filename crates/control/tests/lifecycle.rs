@@ -2,7 +2,7 @@
 
 mod common;
 use common::*;
-use porthole_control::session::DisconnectReason;
+use porthole_control::session::{DisconnectReason, Notice, NoticeKind};
 use porthole_control::Effect;
 use porthole_control::{EndReason, InstanceState, SessionState};
 use serde_json::json;
@@ -196,7 +196,12 @@ fn idle_timeout_disconnects_then_disconnect_timeout_ends() {
         effects,
         vec![Effect::DisconnectSession {
             session_id: s.id.clone(),
-            reason: DisconnectReason::IdleTimeout
+            reason: DisconnectReason::IdleTimeout,
+            // Reconnecting within DisconnectTimeoutInSeconds (60) resumes it.
+            resume: Notice {
+                kind: NoticeKind::Disconnected,
+                deadline: at(210),
+            },
         }]
     );
     // The browser closing afterwards does not restart the disconnect clock.

@@ -101,6 +101,9 @@ pub enum NoticeKind {
     SessionEnding = 0,
     /// The browser is disconnected for inactivity unless input arrives first.
     IdleDisconnect = 1,
+    /// This browser was disconnected (a Goodbye follows) but the session goes
+    /// on: reconnecting within the time left resumes it.
+    Disconnected = 2,
 }
 
 impl NoticeKind {
@@ -108,6 +111,7 @@ impl NoticeKind {
         Ok(match v {
             0 => Self::SessionEnding,
             1 => Self::IdleDisconnect,
+            2 => Self::Disconnected,
             other => return Err(DecodeError::UnknownNoticeKind(other)),
         })
     }

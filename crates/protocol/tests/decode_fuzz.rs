@@ -216,8 +216,8 @@ fn malformed_inputs_name_their_fault() {
     );
     // A Notice of a kind this version does not know.
     assert_eq!(
-        ServerMessage::decode(&[0x88, 2, 30, 0, 0, 0, 0, 0, 0, 0]),
-        Err(DecodeError::UnknownNoticeKind(2))
+        ServerMessage::decode(&[0x88, 3, 30, 0, 0, 0, 0, 0, 0, 0]),
+        Err(DecodeError::UnknownNoticeKind(3))
     );
     let oversized = vec![0x07; porthole_protocol::MAX_CLIENT_MESSAGE + 1];
     assert!(matches!(

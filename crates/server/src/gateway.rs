@@ -193,6 +193,10 @@ async fn connect(
                 }
                 let signal = leave.borrow_and_update().clone();
                 if let Some(reason) = signal.leave {
+                    // Before the Goodbye: the session goes on, and for how long.
+                    if let Some(resume) = signal.resume {
+                        let _ = browser.send(notice_message(resume)).await;
+                    }
                     break reason;
                 }
                 let fresh: Vec<Notice> = signal.notices().filter(|n| !told.contains(n)).collect();
@@ -219,6 +223,7 @@ fn notice_message(notice: Notice) -> Message {
     let kind = match notice.kind {
         NoticeKind::SessionEnding => porthole_protocol::NoticeKind::SessionEnding,
         NoticeKind::IdleDisconnect => porthole_protocol::NoticeKind::IdleDisconnect,
+        NoticeKind::Disconnected => porthole_protocol::NoticeKind::Disconnected,
     };
     let message = porthole_protocol::ServerMessage::Notice {
         kind,

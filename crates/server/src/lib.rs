@@ -82,6 +82,8 @@ pub(crate) struct Server {
 pub(crate) struct SessionSignal {
     /// Why they must leave (None while they may stay).
     pub(crate) leave: Option<String>,
+    /// With `leave` when the session goes on: until when reconnecting resumes it.
+    pub(crate) resume: Option<Notice>,
     /// The latest warning of each kind.
     pub(crate) session_ending: Option<Notice>,
     pub(crate) idle: Option<Notice>,
@@ -375,13 +377,21 @@ impl Server {
                             tracing::error!("recording session {session_id} failed: {err:#}");
                         }
                     }
-                    Effect::DisconnectSession { session_id, reason } => {
-                        self.signal_session(&session_id, reason.message());
+                    Effect::DisconnectSession {
+                        session_id,
+                        reason,
+                        resume,
+                    } => {
+                        self.modify_signal(&session_id, |s| {
+                            s.leave = Some(reason.message().to_owned());
+                            s.resume = Some(resume);
+                        });
                     }
                     Effect::WarnSession { session_id, notice } => {
                         self.modify_signal(&session_id, |s| match notice.kind {
                             NoticeKind::SessionEnding => s.session_ending = Some(notice),
                             NoticeKind::IdleDisconnect => s.idle = Some(notice),
+                            NoticeKind::Disconnected => s.resume = Some(notice),
                         });
                     }
                 }
@@ -472,6 +482,7 @@ impl Server {
         // disconnect, and connecting is activity: an idle warning is void.
         sender.send_modify(|s| {
             s.leave = None;
+            s.resume = None;
             s.idle = None;
         });
         let mut receiver = sender.subscribe();

@@ -136,6 +136,9 @@ fn xterm_receives_typed_text() {
     wait_until(&events, "xterm focused", || {
         display.windows().iter().any(|w| w.focused)
     });
+    // Its shell has run the redirection: xterm is past its start-up, whose
+    // last steps on a loaded machine can otherwise drop the first keys.
+    poll_until("xterm's cat to start", || out.exists());
     display.input().type_text("hello é€\n").unwrap();
     poll_until("typed text in the file", || {
         std::fs::read_to_string(&out).is_ok_and(|s| s == "hello é€\n")
