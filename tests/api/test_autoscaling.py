@@ -140,6 +140,9 @@ class AutoScaling(ServerTestCase):
                                          *TARGET]),
             ("UnsupportedOperationException", ["describe-scheduled-actions",
                                                "--service-namespace", "appstream"]),
+            ("InvalidNextTokenException", ["describe-scalable-targets",
+                                           "--service-namespace", "appstream",
+                                           "--starting-token", "not-a-token"]),
         ]
         for code, args in cases:
             with self.subTest(args=args):
@@ -147,6 +150,9 @@ class AutoScaling(ServerTestCase):
                 if args[0] == "put-scaling-policy":
                     self.assertIn("not supported", err.message)
         self.assertEqual(self.targets(), before)
+        # Another service's namespace has nothing here, as AWS would answer.
+        self.assertEqual(self.aas("describe-scalable-targets", "--service-namespace", "ecs"),
+                         {"ScalableTargets": []})
         self.assertEqual([p["PolicyName"] for p in self.aas(
             "describe-scaling-policies", "--service-namespace", "appstream")["ScalingPolicies"]],
             ["util50"])

@@ -7,7 +7,7 @@ use crate::api::{
     member, opt_member, opt_str, opt_u32, opt_u64, paginate, req_member, req_str, with_token,
 };
 use crate::autoscaling::{PolicySettings, TargetSettings};
-use crate::error::{DomainError, Result};
+use crate::error::{DomainError, ErrorKind, Result};
 use crate::plane::ControlPlane;
 use crate::scaling::{
     ScalableTarget, TargetTrackingPolicy, DEFAULT_SCALE_IN_COOLDOWN_SECS,
@@ -42,6 +42,12 @@ pub fn call(
     input: &Value,
     now: Timestamp,
 ) -> Result<Value> {
+    // AWS lists what each namespace has: here, only appstream's fleets.
+    if let Some(list) = described_list(operation) {
+        if !in_scope(input)? {
+            return Ok(json!({ list: [] }));
+        }
+    }
     check_namespace(input)?;
     check_dimension(input)?;
     match operation {
@@ -65,6 +71,32 @@ pub fn call(
 }
 
 // ---- input -----------------------------------------------------------------
+
+/// The list a Describe operation answers with.
+fn described_list(operation: &str) -> Option<&'static str> {
+    match operation {
+        "DescribeScalableTargets" => Some("ScalableTargets"),
+        "DescribeScalingPolicies" => Some("ScalingPolicies"),
+        "DescribeScalingActivities" => Some("ScalingActivities"),
+        _ => None,
+    }
+}
+
+/// Whether the input's namespace and dimension are ones Porthole scales.
+fn in_scope(input: &Value) -> Result<bool> {
+    Ok(req_str(input, "ServiceNamespace")? == SERVICE_NAMESPACE
+        && opt_str(input, "ScalableDimension")?.is_none_or(|d| d == SCALABLE_DIMENSION))
+}
+
+/// One page of a Describe; a NextToken Porthole did not issue gets AAS's own error.
+fn page<T>(
+    items: Vec<(String, T)>,
+    input: &Value,
+    limit: usize,
+) -> Result<(Vec<T>, Option<String>)> {
+    paginate(items, input, limit)
+        .map_err(|err| DomainError::new(ErrorKind::InvalidNextToken, err.message))
+}
 
 fn check_namespace(input: &Value) -> Result<()> {
     match req_str(input, "ServiceNamespace")? {
@@ -236,7 +268,7 @@ fn describe_scalable_targets(cp: &ControlPlane, input: &Value) -> Result<Value> 
         })
         .map(|t| (t.fleet.clone(), scalable_target_json(cp, t)))
         .collect();
-    let (targets, token) = paginate(items, input, page_size(input, TARGETS_PAGE)?)?;
+    let (targets, token) = page(items, input, page_size(input, TARGETS_PAGE)?)?;
     Ok(with_token(json!({ "ScalableTargets": targets }), token))
 }
 
@@ -301,7 +333,7 @@ fn describe_scaling_policies(cp: &ControlPlane, input: &Value) -> Result<Value> 
             )
         })
         .collect();
-    let (policies, token) = paginate(items, input, page_size(input, POLICIES_PAGE)?)?;
+    let (policies, token) = page(items, input, page_size(input, POLICIES_PAGE)?)?;
     Ok(with_token(json!({ "ScalingPolicies": policies }), token))
 }
 
@@ -329,7 +361,7 @@ fn describe_scaling_activities(cp: &ControlPlane, input: &Value) -> Result<Value
             (key, Value::Object(obj))
         })
         .collect();
-    let (activities, token) = paginate(items, input, page_size(input, ACTIVITIES_PAGE)?)?;
+    let (activities, token) = page(items, input, page_size(input, ACTIVITIES_PAGE)?)?;
     Ok(with_token(
         json!({ "ScalingActivities": activities }),
         token,

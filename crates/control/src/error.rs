@@ -17,6 +17,8 @@ pub enum ErrorKind {
     Validation,
     /// Application Auto Scaling's "no such scalable target or policy".
     ObjectNotFound,
+    /// Application Auto Scaling's "that NextToken is not one of mine".
+    InvalidNextToken,
 }
 
 impl ErrorKind {
@@ -35,6 +37,7 @@ impl ErrorKind {
             Self::InvalidAccountStatus => "InvalidAccountStatusException",
             Self::Validation => "ValidationException",
             Self::ObjectNotFound => "ObjectNotFoundException",
+            Self::InvalidNextToken => "InvalidNextTokenException",
         }
     }
 }

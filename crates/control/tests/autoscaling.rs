@@ -425,3 +425,51 @@ fn targets_policies_and_activities_survive_a_restore() {
     assert_eq!(restored.scalable_target("fleet").unwrap(), &before);
     assert_eq!(restored.fleet("fleet").unwrap().desired_instances, 2);
 }
+
+#[test]
+fn describes_of_other_namespaces_are_empty_as_on_aws() {
+    let mut cp = running_always_on(1);
+    register(&mut cp, 1, 3);
+    for (op, list) in [
+        ("DescribeScalableTargets", "ScalableTargets"),
+        ("DescribeScalingPolicies", "ScalingPolicies"),
+        ("DescribeScalingActivities", "ScalingActivities"),
+    ] {
+        let out = aas(&mut cp, op, json!({"ServiceNamespace": "ecs"}));
+        assert_eq!(out, json!({ list: [] }), "{op} for ecs");
+        let out = aas(&mut cp, op, json!({"ServiceNamespace": "appstream"}));
+        assert!(out[list].is_array(), "{op} for appstream: {out}");
+    }
+    let all = aas(
+        &mut cp,
+        "DescribeScalableTargets",
+        json!({"ServiceNamespace": "appstream"}),
+    );
+    assert_eq!(all["ScalableTargets"].as_array().unwrap().len(), 1);
+    // Changes still refuse what Porthole cannot scale.
+    let (code, _) = aas_error(
+        &mut cp,
+        "RegisterScalableTarget",
+        json!({"ServiceNamespace": "ecs", "ResourceId": "service/c/s",
+               "ScalableDimension": "ecs:service:DesiredCount", "MinCapacity": 1, "MaxCapacity": 2}),
+    );
+    assert_eq!(code, "ValidationException");
+}
+
+#[test]
+fn a_next_token_not_issued_here_is_an_invalid_next_token() {
+    let mut cp = running_always_on(1);
+    register(&mut cp, 1, 3);
+    for op in [
+        "DescribeScalableTargets",
+        "DescribeScalingPolicies",
+        "DescribeScalingActivities",
+    ] {
+        let (code, _) = aas_error(
+            &mut cp,
+            op,
+            json!({"ServiceNamespace": "appstream", "NextToken": "not-a-token"}),
+        );
+        assert_eq!(code, "InvalidNextTokenException", "{op}");
+    }
+}
