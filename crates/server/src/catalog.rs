@@ -33,31 +33,48 @@ pub fn icon_path(image: &str, app: &str) -> String {
     format!("/catalog/icons/{image}/{app}")
 }
 
-/// The apps started in each session, by name, in order: what the page needs
-/// to know whether to show the catalog.
+/// What each live session has had started, until it ends.
 #[derive(Default)]
-pub struct Started(Mutex<HashMap<String, Vec<String>>>);
+pub struct SessionApps(Mutex<HashMap<String, Launches>>);
 
-impl Started {
+#[derive(Default)]
+struct Launches {
+    /// The streaming URL's ApplicationId was dealt with (started, or none).
+    url_app_claimed: bool,
+    /// Apps started, by name, in order: what the page needs to know whether
+    /// to show the catalog.
+    started: Vec<String>,
+}
+
+impl SessionApps {
+    /// True the first time only: the URL's app starts once per session,
+    /// however many browsers attach.
+    pub fn claim_url_app(&self, session_id: &str) -> bool {
+        let mut sessions = self.0.lock().expect("session apps lock");
+        let launches = sessions.entry(session_id.to_owned()).or_default();
+        !std::mem::replace(&mut launches.url_app_claimed, true)
+    }
+
     fn record(&self, session_id: &str, app: &str) {
         self.0
             .lock()
-            .expect("started lock")
+            .expect("session apps lock")
             .entry(session_id.to_owned())
             .or_default()
+            .started
             .push(app.to_owned());
     }
 
     pub fn forget(&self, session_id: &str) {
-        self.0.lock().expect("started lock").remove(session_id);
+        self.0.lock().expect("session apps lock").remove(session_id);
     }
 
-    fn of(&self, session_id: &str) -> Vec<String> {
+    fn started(&self, session_id: &str) -> Vec<String> {
         self.0
             .lock()
-            .expect("started lock")
+            .expect("session apps lock")
             .get(session_id)
-            .cloned()
+            .map(|l| l.started.clone())
             .unwrap_or_default()
     }
 }
@@ -119,7 +136,7 @@ pub async fn start_app(server: &Server, session_id: &str, app: &str) -> Result<(
         .launch_app(&instance_id, command, env)
         .await
         .map_err(LaunchError::Failed)?;
-    server.started.record(session_id, app);
+    server.session_apps.record(session_id, app);
     Ok(())
 }
 
@@ -191,7 +208,7 @@ async fn catalog(State(server): State<Arc<Server>>, Path(token): Path<String>) -
     let session = cp.live_session(&grant);
     let application_id = session.map_or(&grant.application_id, |s| &s.application_id);
     let started = session
-        .map(|s| server.started.of(&s.id))
+        .map(|s| server.session_apps.started(&s.id))
         .unwrap_or_default();
     Json(json!({
         "applications": applications,

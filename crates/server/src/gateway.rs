@@ -331,12 +331,7 @@ async fn wait_until_active(server: &Server, session_id: &str) -> Result<String> 
 /// Starts the URL's application the first time a browser attaches. Without
 /// one (or with the desktop) nothing starts: the page shows the catalog.
 async fn launch_app_once(server: &Server, session_id: &str) -> Result<()> {
-    let first = server
-        .launched
-        .lock()
-        .expect("launched lock")
-        .insert(session_id.to_owned());
-    if !first {
+    if !server.session_apps.claim_url_app(session_id) {
         return Ok(());
     }
     let application_id = {

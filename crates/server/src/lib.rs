@@ -14,7 +14,7 @@ mod metrics;
 mod tls;
 mod tokens;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex as StdMutex};
@@ -68,12 +68,10 @@ pub(crate) struct Server {
     session_signals: StdMutex<HashMap<String, watch::Sender<SessionSignal>>>,
     /// Set at shutdown: instances that stop then are not replaced.
     stopping: std::sync::atomic::AtomicBool,
-    /// Sessions whose application has been started in their instance.
-    launched: StdMutex<HashSet<String>>,
     /// Sessions being made ready for a page that was just served.
     preparing: gateway::Preparing,
     /// Apps started in each session (the URL's and the catalog's).
-    started: catalog::Started,
+    session_apps: catalog::SessionApps,
     base_url: String,
 }
 
@@ -166,9 +164,8 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
         )?,
         changed: Notify::new(),
         session_signals: StdMutex::new(HashMap::new()),
-        launched: StdMutex::new(HashSet::new()),
         preparing: gateway::Preparing::default(),
-        started: catalog::Started::default(),
+        session_apps: catalog::SessionApps::default(),
         stopping: std::sync::atomic::AtomicBool::new(false),
         base_url: base_url.clone(),
     });
@@ -365,11 +362,7 @@ impl Server {
                             .lock()
                             .expect("signals lock")
                             .remove(&session_id);
-                        self.launched
-                            .lock()
-                            .expect("launched lock")
-                            .remove(&session_id);
-                        self.started.forget(&session_id);
+                        self.session_apps.forget(&session_id);
                         if let Err(err) = self
                             .persist_and_record(std::slice::from_ref(&session_id))
                             .await
