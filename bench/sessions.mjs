@@ -179,8 +179,7 @@ async function openTimed(browser, url, { latencyProbe = false } = {}) {
  * the app launched, the agent's stream attached.
  */
 function gatewayTimes(server, sessionId) {
-  // eslint-disable-next-line no-control-regex
-  const lines = server.tail().replace(/\x1b\[[0-9;]*m/g, '').split('\n');
+  const lines = server.tail().split('\n');
   const line = lines.reverse().find((l) => l.includes('browser attached') && l.includes(sessionId));
   if (!line) return {};
   const field = (k) => Number(new RegExp(`${k}_ms=(\\d+)`).exec(line)?.[1]);

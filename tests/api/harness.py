@@ -149,8 +149,6 @@ class Server:
             text = self.log_path.read_text(errors="replace")
         except OSError:
             return "(no log)"
-        # The log is colored; strip ANSI escapes to keep failures readable.
-        text = re.sub(r"\x1b\[[0-9;]*m", "", text)
         return "server log tail:\n" + "\n".join(text.splitlines()[-lines:])
 
     def stop(self):

@@ -336,7 +336,8 @@ fn remove_leftovers(runtime_root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The last `lines` lines of a log (instances log with colors: stripped).
+/// The last `lines` lines of a log, without ANSI colors should it have any
+/// (the agent writes none to a file; an older binary did).
 fn log_tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read(path).unwrap_or_default();
     let text = String::from_utf8_lossy(&text[text.len().saturating_sub(16 * 1024)..]);
