@@ -3,13 +3,13 @@
 //! Two ways to run it:
 //! - `run_stream`: one app, served over TCP to browsers directly (`porthole stream`);
 //! - `run_agent`: inside an instance's sandbox, served over a Unix socket to the
-//!   control plane's gateway, with apps launched on request (`porthole agent`).
+//!   control plane's gateway, with apps launched on request (`porthole agent`);
+//!   the socket's control API is porthole-agent-api's.
 //!
 //! Threads: the X event thread (porthole-x11), the frame pump (capture, plan,
 //! encode), and the tokio runtime for sockets and processes.
 
 mod apps;
-mod assets;
 mod encode;
 mod pump;
 mod viewer;
@@ -21,7 +21,6 @@ use std::process::ExitStatus;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-pub use assets::serve as web_asset;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -29,12 +28,14 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use axum::{Json, Router};
+use porthole_agent_api::{
+    AgentError, LaunchRequest, Launched, StartFailure, HEALTH_PATH, LAUNCH_PATH, STREAM_PATH,
+};
 pub use porthole_x11::ViewMode;
 use porthole_x11::{Display, Listen, XServer};
 use tokio::process::Child;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::{watch, Mutex};
-pub use viewer::goodbye;
 
 use crate::pump::{Pump, PumpInput};
 use crate::viewer::Session;
@@ -116,11 +117,11 @@ impl LiveDisplay {
     /// The web client and the streaming socket.
     fn router(&self) -> Router {
         Router::new()
-            .route("/ws", get(upgrade))
-            .route("/", get(|| async { assets::serve("") }))
+            .route(STREAM_PATH, get(upgrade))
+            .route("/", get(|| async { porthole_web_client::asset("") }))
             .route(
                 "/{*path}",
-                get(|Path(path): Path<String>| async move { assets::serve(&path) }),
+                get(|Path(path): Path<String>| async move { porthole_web_client::asset(&path) }),
             )
             .with_state(self.session.clone())
     }
@@ -176,9 +177,36 @@ pub async fn run_stream(config: StreamConfig) -> Result<ExitStatus> {
     Ok(status)
 }
 
-/// Serves one instance's display on a Unix socket until SIGINT/SIGTERM.
-/// `POST /launch` starts an app; `GET /health` answers once the display is up.
+/// Serves one instance's display on a Unix socket until SIGINT/SIGTERM, with the
+/// control API of porthole-agent-api. If it cannot start, it says why in a
+/// [`StartFailure`] beside the socket for the server to read.
 pub async fn run_agent(config: AgentConfig) -> Result<()> {
+    let started = start_agent(&config).await;
+    if let Err(err) = &started {
+        if let Some(runtime_dir) = config.socket.parent() {
+            let failure = StartFailure {
+                message: format!("{err:#}"),
+            };
+            if let Err(write_err) = failure.write(runtime_dir) {
+                tracing::warn!("cannot write the start-failure report: {write_err}");
+            }
+        }
+    }
+    let (live, launcher, server) = started?;
+    let reason = StopSignals::new()?.recv().await;
+    live.end(reason).await;
+    for app in launcher.apps.lock().await.iter_mut() {
+        apps::stop(app).await;
+    }
+    apps::kill_descendants(&[live.xserver_pid()]);
+    server.abort();
+    let _ = std::fs::remove_file(&config.socket);
+    Ok(())
+}
+
+type ServeTask = tokio::task::JoinHandle<std::io::Result<()>>;
+
+async fn start_agent(config: &AgentConfig) -> Result<(LiveDisplay, Arc<Launcher>, ServeTask)> {
     apps::adopt_orphans()?;
     // Inside a sandbox: no abstract X socket, which host-network instances would share.
     let live = LiveDisplay::start(
@@ -195,23 +223,18 @@ pub async fn run_agent(config: AgentConfig) -> Result<()> {
         display: live.name.clone(),
         apps: Mutex::new(Vec::new()),
     });
-    let control = Router::new()
-        .route("/health", get(|| async { "ok" }))
-        .route("/launch", post(launch))
-        .with_state(launcher.clone());
-    let router = live.router().merge(control);
+    let router = live.router().merge(control_routes(launcher.clone()));
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
     tracing::info!(socket = %config.socket.display(), display = %live.name, "agent ready");
+    Ok((live, launcher, server))
+}
 
-    let reason = StopSignals::new()?.recv().await;
-    live.end(reason).await;
-    for app in launcher.apps.lock().await.iter_mut() {
-        apps::stop(app).await;
-    }
-    apps::kill_descendants(&[live.xserver_pid()]);
-    server.abort();
-    let _ = std::fs::remove_file(&config.socket);
-    Ok(())
+/// The control API the server's `AgentClient` speaks (porthole-agent-api).
+fn control_routes(launcher: Arc<Launcher>) -> Router {
+    Router::new()
+        .route(HEALTH_PATH, get(|| async { "ok" }))
+        .route(LAUNCH_PATH, post(launch))
+        .with_state(launcher)
 }
 
 struct Launcher {
@@ -219,24 +242,22 @@ struct Launcher {
     apps: Mutex<Vec<Child>>,
 }
 
-#[derive(serde::Deserialize)]
-struct LaunchRequest {
-    command: Vec<String>,
-    #[serde(default)]
-    env: BTreeMap<String, String>,
-}
-
 async fn launch(
     State(launcher): State<Arc<Launcher>>,
     Json(request): Json<LaunchRequest>,
-) -> (StatusCode, String) {
+) -> Result<Json<Launched>, (StatusCode, Json<AgentError>)> {
     match apps::spawn(&request.command, &request.env, &launcher.display) {
         Ok(child) => {
             let pid = child.id().unwrap_or_default();
             launcher.apps.lock().await.push(child);
-            (StatusCode::OK, pid.to_string())
+            Ok(Json(Launched { pid }))
         }
-        Err(err) => (StatusCode::BAD_REQUEST, format!("{err:#}")),
+        Err(err) => Err((
+            StatusCode::BAD_REQUEST,
+            Json(AgentError {
+                message: format!("{err:#}"),
+            }),
+        )),
     }
 }
 
@@ -271,4 +292,61 @@ fn session_name(command: &[String]) -> String {
         .first()
         .and_then(|c| std::path::Path::new(c).file_name())
         .map_or_else(|| "app".to_owned(), |n| n.to_string_lossy().into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use porthole_agent_api::client::AgentClient;
+
+    /// The agent's control routes on a real Unix socket, and the server's client.
+    async fn control_api() -> (tempfile::TempDir, AgentClient) {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join(porthole_agent_api::SOCKET);
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        let launcher = Arc::new(Launcher {
+            // Nothing launched here needs a display.
+            display: ":none".into(),
+            apps: Mutex::new(Vec::new()),
+        });
+        tokio::spawn(async move { axum::serve(listener, control_routes(launcher)).await });
+        (dir, AgentClient::new(socket))
+    }
+
+    #[tokio::test]
+    async fn the_client_hears_health_and_a_launched_apps_pid() {
+        let (_dir, client) = control_api().await;
+        client.health().await.unwrap();
+        let launched = client
+            .launch(&LaunchRequest {
+                command: vec!["/bin/sh".into(), "-c".into(), "exit 0".into()],
+                env: BTreeMap::from([("AppStream_Stack_Name".into(), "s".into())]),
+            })
+            .await
+            .unwrap();
+        assert!(launched.pid > 0, "{launched:?}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_launch_reaches_the_client_as_the_agents_error() {
+        let (_dir, client) = control_api().await;
+        let err = client
+            .launch(&LaunchRequest {
+                command: vec!["/nonexistent/app".into()],
+                env: BTreeMap::new(),
+            })
+            .await
+            .unwrap_err();
+        let message = format!("{err:#}");
+        assert!(message.contains("could not start the app"), "{message}");
+        assert!(message.contains("/nonexistent/app"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn no_agent_on_the_socket_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join(porthole_agent_api::SOCKET);
+        let err = AgentClient::new(&socket).health().await.unwrap_err();
+        assert!(format!("{err:#}").contains(&*socket.to_string_lossy()));
+    }
 }

@@ -7,18 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::extract::ws::{Message, WebSocket};
 use porthole_engine::keymap::keysym_for_key;
 use porthole_protocol::{ClientMessage, ServerMessage, CODEC_H264, PROTOCOL_VERSION};
+use porthole_web_client::{close, goodbye, CLOSE_NORMAL, CLOSE_PROTOCOL_ERROR, CLOSE_UNSUPPORTED};
 use porthole_x11::{Display, Input};
 use tokio::sync::mpsc;
 
 use crate::pump::{PumpInput, ViewerId};
-
-/// WebSocket close codes (RFC 6455).
-const CLOSE_PROTOCOL_ERROR: u16 = 1002;
-const CLOSE_UNSUPPORTED: u16 = 1003;
-const CLOSE_NORMAL: u16 = 1000;
 
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -81,25 +77,6 @@ pub async fn serve(mut socket: WebSocket, session: Arc<Session>) {
     } else {
         close(&mut socket, code, &reason).await;
     }
-}
-
-/// Tells the browser why it must leave (shown to the user), then closes normally.
-pub async fn goodbye(socket: &mut WebSocket, reason: &str) {
-    let message = ServerMessage::Goodbye {
-        reason: reason.to_owned(),
-    }
-    .encode();
-    let _ = socket.send(Message::Binary(message.into())).await;
-    close(socket, CLOSE_NORMAL, reason).await;
-}
-
-async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
-    // Close reasons are limited to 123 bytes on the wire.
-    let frame = CloseFrame {
-        code,
-        reason: reason.chars().take(100).collect::<String>().into(),
-    };
-    let _ = socket.send(Message::Close(Some(frame))).await;
 }
 
 async fn run(socket: &mut WebSocket, session: &Session, viewer: ViewerId) -> anyhow::Result<Close> {

@@ -10,9 +10,11 @@
 //! connections; persist [`ControlPlane::take_changes`] after each mutation.
 
 pub mod api;
+mod app_launch;
 pub mod arn;
 pub mod autoscaling;
 pub mod autoscaling_api;
+pub mod desktop_entry;
 pub mod error;
 pub mod fleet;
 pub mod image;
@@ -25,6 +27,7 @@ pub mod session;
 pub mod stack;
 pub mod time;
 
+pub use app_launch::{AppLaunch, LaunchRefused};
 pub use arn::{Config, ResourceType};
 pub use error::{DomainError, ErrorKind};
 pub use fleet::{Fleet, FleetState, FleetType, StreamView};

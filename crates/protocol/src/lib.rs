@@ -179,7 +179,33 @@ pub enum ServerMessage {
     },
 }
 
+/// Whether an encoded client message is user input (pointer, wheel, keys, text,
+/// resize, clipboard): what the idle timeout counts. Reads only the type byte, so
+/// a proxy can ask without decoding; agrees with [`ClientMessage::is_input`].
+pub fn is_input_message(bytes: &[u8]) -> bool {
+    matches!(bytes.first(), Some(0x03..=0x09))
+}
+
 impl ClientMessage {
+    /// Whether this message is the user acting (see [`is_input_message`]).
+    pub fn is_input(&self) -> bool {
+        match self {
+            Self::PointerMove { .. }
+            | Self::PointerButton { .. }
+            | Self::Wheel { .. }
+            | Self::Key { .. }
+            | Self::Text { .. }
+            | Self::Resize { .. }
+            | Self::ClipboardSet { .. } => true,
+            Self::Hello { .. }
+            | Self::FrameAck { .. }
+            | Self::ReleaseAll
+            | Self::Ping { .. }
+            | Self::RefreshRequest
+            | Self::FocusWindow { .. } => false,
+        }
+    }
+
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         if bytes.len() > MAX_CLIENT_MESSAGE {
             return Err(DecodeError::TooLarge(bytes.len()));

@@ -261,3 +261,20 @@ fn decoders_accept_the_golden_vectors() {
         }
     }
 }
+
+#[test]
+fn the_type_byte_says_whether_a_message_is_input_as_the_decoded_message_does() {
+    let mut inputs = 0;
+    for (name, msg, _) in vectors() {
+        if let Message::Client(m) = msg {
+            assert_eq!(
+                porthole_protocol::is_input_message(&m.encode()),
+                m.is_input(),
+                "{name}"
+            );
+            inputs += usize::from(m.is_input());
+        }
+    }
+    assert!(inputs >= 7, "the vectors cover every input message");
+    assert!(!porthole_protocol::is_input_message(&[]));
+}

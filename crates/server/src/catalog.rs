@@ -14,9 +14,8 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use porthole_control::{
-    Application, ControlPlane, Fleet, Image, ResourceType, Session, SessionState,
-};
+use porthole_agent_api::LaunchRequest as AgentLaunch;
+use porthole_control::LaunchRefused;
 use serde_json::json;
 
 use crate::{now, Server};
@@ -117,62 +116,27 @@ impl LaunchError {
 /// Starts the catalog app `app` in the active session's instance, with the
 /// session's AppStream_* environment.
 pub async fn start_app(server: &Server, session_id: &str, app: &str) -> Result<(), LaunchError> {
-    let (instance_id, command, env) = {
-        let cp = server.cp.lock().await;
-        let session = cp.session(session_id).map_err(|_| LaunchError::NotActive)?;
-        let instance_id = match (&session.state, &session.instance_id) {
-            (SessionState::Active, Some(instance)) => instance.clone(),
-            _ => return Err(LaunchError::NotActive),
-        };
-        let not_in_catalog = || LaunchError::NotInCatalog(app.to_owned());
-        let fleet = cp.fleet(&session.fleet).map_err(|_| not_in_catalog())?;
-        let image = cp.image(&fleet.image_name).map_err(|_| not_in_catalog())?;
-        let application = image.application(app).ok_or_else(not_in_catalog)?;
-        let (command, env) = launch_command(&cp, session, fleet, image, application);
-        (instance_id, command, env)
+    let launch =
+        server
+            .cp
+            .lock()
+            .await
+            .app_launch(session_id, app)
+            .map_err(|refused| match refused {
+                LaunchRefused::NotActive => LaunchError::NotActive,
+                LaunchRefused::NotInCatalog => LaunchError::NotInCatalog(app.to_owned()),
+            })?;
+    let request = AgentLaunch {
+        command: launch.command,
+        env: launch.env,
     };
     server
         .instances
-        .launch_app(&instance_id, command, env)
+        .launch_app(&launch.instance_id, &request)
         .await
         .map_err(LaunchError::Failed)?;
     server.session_apps.record(session_id, app);
     Ok(())
-}
-
-/// The command line and environment of `app` in `session`: the variables
-/// AppStream sets for a session's applications.
-fn launch_command(
-    cp: &ControlPlane,
-    session: &Session,
-    fleet: &Fleet,
-    image: &Image,
-    app: &Application,
-) -> (Vec<String>, Vec<(String, String)>) {
-    let mut command = vec![app.launch_path.clone()];
-    if let Some(params) = &app.launch_parameters {
-        command.extend(params.split_whitespace().map(str::to_owned));
-    }
-    let env = [
-        ("AppStream_Stack_Name", session.stack.clone()),
-        ("AppStream_UserName", session.user_id.clone()),
-        ("AppStream_User_Access_Mode", "custom".to_owned()),
-        ("AppStream_Session_ID", session.id.clone()),
-        ("AppStream_Resource_Type", "fleet".to_owned()),
-        ("AppStream_Resource_Name", session.fleet.clone()),
-        ("AppStream_Instance_Type", fleet.instance_type.clone()),
-        (
-            "AppStream_Image_Arn",
-            cp.arn(ResourceType::Image, &image.name),
-        ),
-        (
-            "APPSTREAM_SESSION_CONTEXT",
-            session.session_context.clone().unwrap_or_default(),
-        ),
-    ]
-    .map(|(name, value)| (name.to_owned(), value))
-    .to_vec();
-    (command, env)
 }
 
 /// The live session a grant opens (or has opened), if any.

@@ -36,7 +36,7 @@ pub fn routes() -> Router<Arc<Server>> {
         .route(
             "/session/{token}/{*path}",
             get(|Path((_, path)): Path<(String, String)>| async move {
-                porthole_agent::web_asset(&path)
+                porthole_web_client::asset(&path)
             }),
         )
 }
@@ -54,7 +54,7 @@ async fn page(
             if method == Method::GET {
                 server.preparing.start(&server, &token, grant);
             }
-            porthole_agent::web_asset("index.html")
+            porthole_web_client::asset("index.html")
         }
         Err(err) => (
             StatusCode::FORBIDDEN,
@@ -82,7 +82,7 @@ async fn upgrade(
                 },
                 Err(err) => err.message().to_owned(),
             };
-            porthole_agent::goodbye(&mut socket, &reason).await;
+            porthole_web_client::goodbye(&mut socket, &reason).await;
         })
 }
 
@@ -133,9 +133,12 @@ async fn connect(
     let stream = tokio::net::UnixStream::connect(&socket)
         .await
         .with_context(|| format!("connecting to the instance's agent at {}", socket.display()))?;
-    let (agent, _) = tokio_tungstenite::client_async("ws://agent/ws", stream)
-        .await
-        .context("opening the stream to the instance")?;
+    let (agent, _) = tokio_tungstenite::client_async(
+        format!("ws://agent{}", porthole_agent_api::STREAM_PATH),
+        stream,
+    )
+    .await
+    .context("opening the stream to the instance")?;
     let (mut to_agent, mut from_agent) = agent.split();
     tracing::info!(
         session = %session_id,
@@ -159,7 +162,7 @@ async fn connect(
                 let Some(Ok(message)) = message else { break "the browser left".to_owned() };
                 let forwarded = match message {
                     Message::Binary(bytes) => {
-                        if is_input(&bytes) && last_input_report.elapsed() >= INPUT_REPORT_INTERVAL {
+                        if porthole_protocol::is_input_message(&bytes) && last_input_report.elapsed() >= INPUT_REPORT_INTERVAL {
                             last_input_report = tokio::time::Instant::now();
                             let mut cp = server.cp.lock().await;
                             let _ = cp.session_input(&session_id, now());
@@ -299,11 +302,6 @@ async fn prepare(server: &Arc<Server>, grant: &StreamingGrant) -> Result<Prepare
         opened,
         assigned,
     })
-}
-
-/// Client messages that count as user input (docs/protocol.md types 0x03..=0x09).
-fn is_input(message: &[u8]) -> bool {
-    matches!(message.first(), Some(0x03..=0x09))
 }
 
 async fn wait_until_active(server: &Server, session_id: &str) -> Result<String> {

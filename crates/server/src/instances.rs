@@ -9,15 +9,14 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use porthole_agent_api::client::AgentClient;
+use porthole_agent_api::{LaunchRequest, StartFailure};
 use porthole_control::{LaunchSpec, StreamView};
 use porthole_sandbox::{ImageRoot, InstanceSpec, Limits, Network, UidPool, RUNTIME_MOUNT};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::UnixStream;
 use tokio::sync::oneshot;
 
 /// How long an instance may take from launch to an answering agent.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
-const AGENT_SOCKET: &str = "agent.sock";
 /// Where the agent executable appears inside a sandbox (on its private /run).
 const AGENT_EXE_INSIDE: &str = "/run/porthole-agent";
 /// Processes and threads per instance: X server, agent, apps.
@@ -25,7 +24,8 @@ const MAX_PIDS: u32 = 2048;
 /// Test-only: `TYPE=MIB` gives instances of that type a memory limit too small to start,
 /// so the API tests can run a fleet that really fails. Never set in production.
 const TEST_MEMORY_ENV: &str = "PORTHOLE_TEST_INSTANCE_TYPE_MEMORY_MIB";
-/// Lines of a failed instance's log quoted in the server's log.
+/// Lines of a failed instance's log quoted in the server's log (for the operator;
+/// the admin hears the agent's own [`StartFailure`]).
 const LOG_TAIL_LINES: usize = 20;
 
 pub struct Instances {
@@ -84,7 +84,9 @@ impl Instances {
     }
 
     pub fn socket_path(&self, instance_id: &str) -> PathBuf {
-        self.runtime_root.join(instance_id).join(AGENT_SOCKET)
+        self.runtime_root
+            .join(instance_id)
+            .join(porthole_agent_api::SOCKET)
     }
 
     /// Starts the instance and supervises it: `ready` fires once its agent
@@ -130,9 +132,6 @@ impl Instances {
             "instance failed to start: {err:#}; its log ends with:\n{tail}"
         );
         let mut message = format!("{err:#}");
-        if let Some(cause) = agent_error(&tail) {
-            message = format!("{message}: {cause}");
-        }
         // Paths of the server's own directories are none of the admin's API business.
         for dir in self.hidden.iter().chain([&self.runtime_root]) {
             message = message.replace(&*dir.to_string_lossy(), "…");
@@ -152,9 +151,9 @@ impl Instances {
             // Dropping `ready` tells the waiter it never will be.
             Err(err) => return Err(err),
         };
-        let socket = self.socket_path(&spec.instance_id);
+        let agent = AgentClient::new(self.socket_path(&spec.instance_id));
         let became_ready = tokio::select! {
-            result = wait_for_agent(&socket) => result.map(|()| true),
+            result = wait_for_agent(&agent) => result.map(|()| true),
             status = instance.wait() => Err(match status {
                 Ok(status) => anyhow::anyhow!("the instance exited while starting ({status})"),
                 Err(err) => err.context("the instance exited while starting"),
@@ -164,8 +163,13 @@ impl Instances {
         };
         match became_ready {
             Err(err) => {
+                // Read before the sandbox's directories are removed.
+                let failure = StartFailure::read(&self.runtime_root.join(&spec.instance_id));
                 instance.terminate().await;
-                return Err(err);
+                return Err(match failure {
+                    Some(failure) => anyhow::anyhow!("{err:#}: {}", failure.message),
+                    None => err,
+                });
             }
             Ok(true) => {
                 let _ = ready.send(());
@@ -228,7 +232,7 @@ impl Instances {
                 AGENT_EXE_INSIDE.into(),
                 "agent".into(),
                 "--socket".into(),
-                format!("{RUNTIME_MOUNT}/{AGENT_SOCKET}"),
+                format!("{RUNTIME_MOUNT}/{}", porthole_agent_api::SOCKET),
                 "--view".into(),
                 view.into(),
             ],
@@ -269,24 +273,11 @@ impl Instances {
     }
 
     /// Starts an app in the instance's session.
-    pub async fn launch_app(
-        &self,
-        instance_id: &str,
-        command: Vec<String>,
-        env: Vec<(String, String)>,
-    ) -> Result<()> {
-        let body = serde_json::json!({ "command": command, "env": env.into_iter().collect::<HashMap<_, _>>() });
-        let (status, text) = agent_request(
-            &self.socket_path(instance_id),
-            "POST",
-            "/launch",
-            &body.to_string(),
-        )
-        .await?;
-        if status != 200 {
-            bail!("the agent could not start the app: {text}");
-        }
-        Ok(())
+    pub async fn launch_app(&self, instance_id: &str, request: &LaunchRequest) -> Result<()> {
+        AgentClient::new(self.socket_path(instance_id))
+            .launch(request)
+            .await
+            .map(drop)
     }
 }
 
@@ -359,19 +350,6 @@ fn log_tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// The agent's error at the end of an instance's log: its "porthole: ..." line, and the
-/// log's last line when the error goes on over several (an embedded Xorg log, say).
-fn agent_error(tail: &str) -> Option<String> {
-    let lines: Vec<&str> = tail.lines().map(str::trim).collect();
-    let last = *lines.last()?;
-    Some(
-        match lines.iter().rposition(|l| l.starts_with("porthole: ")) {
-            Some(i) if i + 1 < lines.len() => format!("{} … {last}", lines[i]),
-            _ => last.to_owned(),
-        },
-    )
-}
-
 /// A copy of this executable that every instance uid can run: the original
 /// may live where they cannot reach it (a build under /root, say).
 fn agent_executable(runtime_root: &Path) -> Result<PathBuf> {
@@ -386,10 +364,10 @@ fn agent_executable(runtime_root: &Path) -> Result<PathBuf> {
     Ok(copy)
 }
 
-async fn wait_for_agent(socket: &Path) -> Result<()> {
+async fn wait_for_agent(agent: &AgentClient) -> Result<()> {
     let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
     loop {
-        if let Ok((200, _)) = agent_request(socket, "GET", "/health", "").await {
+        if agent.health().await.is_ok() {
             return Ok(());
         }
         if tokio::time::Instant::now() >= deadline {
@@ -397,35 +375,6 @@ async fn wait_for_agent(socket: &Path) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-}
-
-/// One HTTP/1.1 request to the agent over its Unix socket.
-async fn agent_request(
-    socket: &Path,
-    method: &str,
-    path: &str,
-    body: &str,
-) -> Result<(u16, String)> {
-    let mut stream = UnixStream::connect(socket)
-        .await
-        .with_context(|| format!("connecting to {}", socket.display()))?;
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: agent\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await?;
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .context("malformed response from the agent")?;
-    let text = response
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, body)| body)
-        .to_owned();
-    Ok((status, text))
 }
 
 fn set_mode(path: &Path, mode: u32) -> Result<()> {
@@ -458,20 +407,6 @@ mod tests {
         ] {
             assert_eq!(instance_id_of(other), None, "{other}");
         }
-    }
-
-    #[test]
-    fn the_agents_error_is_its_last_porthole_line_and_the_logs_last_line() {
-        assert_eq!(agent_error(""), None);
-        assert_eq!(
-            agent_error("a\nporthole: no display").unwrap(),
-            "porthole: no display"
-        );
-        assert_eq!(
-            agent_error("porthole: starting X: log:\n[1] init\n[2] GLX: X exited").unwrap(),
-            "porthole: starting X: log: … [2] GLX: X exited"
-        );
-        assert_eq!(agent_error("x\nkilled").unwrap(), "killed");
     }
 
     #[test]

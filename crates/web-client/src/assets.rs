@@ -1,4 +1,4 @@
-//! The web client, embedded in the binary (read from web/ on disk in debug builds).
+//! The web client's files, embedded in the binary (read from web/ on disk in debug builds).
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};

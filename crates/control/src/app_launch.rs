@@ -1,0 +1,173 @@
+//! How an image's application starts in a session: the command line, and the
+//! environment AppStream gives a session's applications (AppStream_*). The
+//! server hands the result to the instance's agent.
+
+use std::collections::BTreeMap;
+
+use crate::arn::ResourceType;
+use crate::plane::ControlPlane;
+use crate::session::SessionState;
+
+/// An application to start on a session's instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppLaunch {
+    pub instance_id: String,
+    /// The executable and its arguments (LaunchParameters split at whitespace).
+    pub command: Vec<String>,
+    pub env: BTreeMap<String, String>,
+}
+
+/// Why an application cannot start in a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LaunchRefused {
+    /// The session is unknown, ended, or still waiting for its instance.
+    NotActive,
+    /// The app is not in the catalog of the session's fleet's image.
+    NotInCatalog,
+}
+
+impl ControlPlane {
+    /// The launch of catalog application `app` in the active session `session_id`.
+    pub fn app_launch(&self, session_id: &str, app: &str) -> Result<AppLaunch, LaunchRefused> {
+        let session = self
+            .session(session_id)
+            .map_err(|_| LaunchRefused::NotActive)?;
+        let instance_id = match (&session.state, &session.instance_id) {
+            (SessionState::Active, Some(instance)) => instance.clone(),
+            _ => return Err(LaunchRefused::NotActive),
+        };
+        let fleet = self
+            .fleet(&session.fleet)
+            .map_err(|_| LaunchRefused::NotInCatalog)?;
+        let image = self
+            .image(&fleet.image_name)
+            .map_err(|_| LaunchRefused::NotInCatalog)?;
+        let application = image.application(app).ok_or(LaunchRefused::NotInCatalog)?;
+        let mut command = vec![application.launch_path.clone()];
+        if let Some(params) = &application.launch_parameters {
+            command.extend(params.split_whitespace().map(str::to_owned));
+        }
+        let env = [
+            ("AppStream_Stack_Name", session.stack.clone()),
+            ("AppStream_UserName", session.user_id.clone()),
+            ("AppStream_User_Access_Mode", "custom".to_owned()),
+            ("AppStream_Session_ID", session.id.clone()),
+            ("AppStream_Resource_Type", "fleet".to_owned()),
+            ("AppStream_Resource_Name", session.fleet.clone()),
+            ("AppStream_Instance_Type", fleet.instance_type.clone()),
+            (
+                "AppStream_Image_Arn",
+                self.arn(ResourceType::Image, &image.name),
+            ),
+            (
+                "APPSTREAM_SESSION_CONTEXT",
+                session.session_context.clone().unwrap_or_default(),
+            ),
+        ]
+        .map(|(name, value)| (name.to_owned(), value))
+        .into();
+        Ok(AppLaunch {
+            instance_id,
+            command,
+            env,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        default_image, Application, Config, Effect, Fleet, FleetType, SequentialIds, Stack,
+        Timestamp,
+    };
+
+    const T: u64 = 1_700_000_000;
+
+    /// A plane with an active session of user "ana" on a started always-on fleet.
+    fn active_session() -> (ControlPlane, String) {
+        let now = Timestamp::from_secs(T);
+        let mut cp = ControlPlane::new(
+            Config {
+                region: "us-east-1".into(),
+                account: "123456789012".into(),
+            },
+            SequentialIds::default(),
+        );
+        cp.put_image(default_image(
+            now,
+            vec![Application {
+                name: "editor".into(),
+                display_name: "Editor".into(),
+                launch_path: "/usr/bin/editor".into(),
+                launch_parameters: Some("--new-window  notes.txt".into()),
+                working_directory: None,
+                icon_url: None,
+                enabled: true,
+                icon_path: None,
+            }],
+        ));
+        let image = cp.images().next().unwrap().name.clone();
+        let mut fleet = Fleet::new(
+            "f",
+            &image,
+            "stream.standard.small",
+            FleetType::AlwaysOn,
+            now,
+        );
+        fleet.desired_instances = 1;
+        cp.create_fleet(fleet).unwrap();
+        cp.create_stack(Stack::new("s", now)).unwrap();
+        cp.associate_fleet("f", "s").unwrap();
+        cp.start_fleet("f", now).unwrap();
+        for effect in cp.reconcile(now) {
+            if let Effect::LaunchInstance(spec) = effect {
+                cp.instance_ready(&spec.instance_id, now).unwrap();
+            }
+        }
+        let grant = cp
+            .create_streaming_url("s", "f", "ana", None, None, Some("ctx=1"), now)
+            .unwrap();
+        let (session, _) = cp.open_session(&grant, now).unwrap();
+        (cp, session.id)
+    }
+
+    #[test]
+    fn an_app_starts_with_its_parameters_and_the_sessions_appstream_environment() {
+        let (cp, session_id) = active_session();
+        let launch = cp.app_launch(&session_id, "editor").unwrap();
+        let session = cp.session(&session_id).unwrap();
+        assert_eq!(Some(&launch.instance_id), session.instance_id.as_ref());
+        assert_eq!(
+            launch.command,
+            ["/usr/bin/editor", "--new-window", "notes.txt"]
+        );
+        let env = |name: &str| launch.env.get(name).map(String::as_str);
+        assert_eq!(env("AppStream_Stack_Name"), Some("s"));
+        assert_eq!(env("AppStream_UserName"), Some("ana"));
+        assert_eq!(env("AppStream_Session_ID"), Some(&*session_id));
+        assert_eq!(env("AppStream_Resource_Type"), Some("fleet"));
+        assert_eq!(env("AppStream_Resource_Name"), Some("f"));
+        assert_eq!(
+            env("AppStream_Instance_Type"),
+            Some("stream.standard.small")
+        );
+        assert_eq!(env("APPSTREAM_SESSION_CONTEXT"), Some("ctx=1"));
+        assert!(env("AppStream_Image_Arn")
+            .unwrap()
+            .starts_with("arn:aws:appstream:us-east-1:123456789012:image/"));
+    }
+
+    #[test]
+    fn only_catalog_apps_of_active_sessions_start() {
+        let (cp, session_id) = active_session();
+        assert_eq!(
+            cp.app_launch(&session_id, "rm-rf"),
+            Err(LaunchRefused::NotInCatalog)
+        );
+        assert_eq!(
+            cp.app_launch("no-such-session", "editor"),
+            Err(LaunchRefused::NotActive)
+        );
+    }
+}
