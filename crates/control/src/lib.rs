@@ -3,17 +3,19 @@
 //! clock, no randomness: time is a parameter, ids come from an [`IdSource`],
 //! and everything the server must do comes back as [`Effect`]s.
 //!
+//! It knows no API documents: porthole-appstream-ops maps AppStream's and
+//! Application Auto Scaling's operations onto the methods here. serde is only
+//! for persistence (and the model members stored as they came, `extra`).
+//!
 //! Contract with the server: apply every returned `Vec<Effect>` in order;
-//! after `api::call` (which returns an [`api::Outcome`]) call
+//! after a method that returns none (the operations') call
 //! [`ControlPlane::take_effects`]; call [`ControlPlane::tick`] periodically
 //! (about once a second); report instance readiness/exits and browser
 //! connections; persist [`ControlPlane::take_changes`] after each mutation.
 
-pub mod api;
 mod app_launch;
 pub mod arn;
 pub mod autoscaling;
-pub mod autoscaling_api;
 pub mod desktop_entry;
 pub mod error;
 pub mod fleet;

@@ -10,8 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use porthole_appstream_api::{self as wire, ApiError, Protocol, Route, Service};
-use porthole_control::api::{self, Outcome};
-use porthole_control::autoscaling_api;
+use porthole_appstream_ops::{self as ops, Outcome};
 
 use crate::{now, Server};
 
@@ -106,23 +105,18 @@ async fn call(server: &Arc<Server>, route: &Route, body: &[u8]) -> Result<Vec<u8
         operation,
     } = route;
     let (service, protocol, operation) = (*service, *protocol, operation.as_str());
-    let implemented = match service {
-        Service::AppStream => api::OPERATIONS,
-        Service::ApplicationAutoScaling => autoscaling_api::OPERATIONS,
+    let operations = match service {
+        Service::AppStream => &ops::APPSTREAM,
+        Service::ApplicationAutoScaling => &ops::APPLICATION_AUTO_SCALING,
     };
-    if !implemented.contains(&operation) {
+    if !operations.implements(operation) {
         // route() only lets through operations of the service's model.
         return Err(service.unsupported_operation(operation));
     }
     let input = wire::decode_input(service, protocol, operation, body)?;
     let (outcome, effects) = {
         let mut cp = server.cp.lock().await;
-        let outcome = match service {
-            Service::AppStream => api::call(&mut cp, operation, &input, now()),
-            Service::ApplicationAutoScaling => {
-                autoscaling_api::call(&mut cp, operation, &input, now()).map(Outcome::Done)
-            }
-        };
+        let outcome = operations.call(&mut cp, operation, &input, now());
         (outcome, cp.take_effects())
     };
     // State is saved before the client hears of it: a crash after the answer loses nothing.
@@ -139,7 +133,7 @@ async fn call(server: &Arc<Server>, route: &Route, body: &[u8]) -> Result<Vec<u8
                 server.base_url,
                 server.tokens.sign(&grant)
             );
-            api::streaming_url_output(&url, &grant)
+            ops::streaming_url_output(&url, &grant)
         }
     };
     wire::encode_output(service, protocol, operation, &output)

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use porthole_appstream_ops::APPSTREAM;
 use porthole_control::desktop_entry::{is_valid_name, parse_desktop_entry, DesktopEntry};
 use porthole_control::image::DEFAULT_IMAGE_NAME;
-use porthole_control::{api, default_image, Application, FleetState};
+use porthole_control::{default_image, Application, FleetState};
 use serde_json::json;
 
 use crate::{now, Server};
@@ -231,7 +232,8 @@ pub async fn create(server: &Arc<Server>) -> Result<()> {
             ("StartFleet", json!({ "Name": FLEET })),
         ];
         for (operation, input) in steps {
-            api::call(&mut cp, operation, &input, now)
+            APPSTREAM
+                .call(&mut cp, operation, &input, now)
                 .map_err(|err| anyhow::anyhow!("{operation}: {}", err.message))?;
         }
         cp.take_effects()

@@ -4,18 +4,23 @@
 mod common;
 
 use common::*;
-use porthole_control::{autoscaling_api, ControlPlane};
+use porthole_appstream_ops::{Outcome, APPLICATION_AUTO_SCALING};
+use porthole_control::ControlPlane;
 use serde_json::{json, Value};
 
 const DIM: &str = "appstream:fleet:DesiredCapacity";
 
 fn aas(cp: &mut ControlPlane, op: &str, input: Value) -> Value {
-    autoscaling_api::call(cp, op, &input, at(0)).unwrap_or_else(|e| panic!("{op} {input}: {e}"))
+    match APPLICATION_AUTO_SCALING.call(cp, op, &input, at(0)) {
+        Ok(Outcome::Done(v)) => v,
+        Ok(Outcome::StreamingUrl(g)) => panic!("{op} returned a grant {g:?}"),
+        Err(e) => panic!("{op} {input}: {e}"),
+    }
 }
 
 fn aas_error(cp: &mut ControlPlane, op: &str, input: Value) -> (&'static str, String) {
-    match autoscaling_api::call(cp, op, &input, at(0)) {
-        Ok(v) => panic!("{op} {input} succeeded: {v}"),
+    match APPLICATION_AUTO_SCALING.call(cp, op, &input, at(0)) {
+        Ok(_) => panic!("{op} {input} succeeded"),
         Err(e) => (e.aws_code(), e.message),
     }
 }

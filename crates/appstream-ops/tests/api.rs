@@ -232,14 +232,14 @@ fn running_fleet_rules_for_streaming_and_updates() {
         "ValidationException"
     );
     let input = url(json!("xterm"), Value::Null);
-    let Ok(porthole_control::api::Outcome::StreamingUrl(g)) =
-        porthole_control::api::call(&mut cp, "CreateStreamingURL", &input, at(2))
+    let Ok(porthole_appstream_ops::Outcome::StreamingUrl(g)) =
+        porthole_appstream_ops::APPSTREAM.call(&mut cp, "CreateStreamingURL", &input, at(2))
     else {
         panic!("no grant")
     };
     assert_eq!(g.expires, at(62), "default validity is 60 s");
     assert_eq!(
-        porthole_control::api::streaming_url_output("https://h/s?t=1", &g),
+        porthole_appstream_ops::streaming_url_output("https://h/s?t=1", &g),
         json!({"StreamingURL": "https://h/s?t=1", "Expires": (T0 + 62) as f64})
     );
     assert_eq!(

@@ -1,6 +1,6 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
-use porthole_control::api::{self, Outcome};
+use porthole_appstream_ops::{Outcome, APPSTREAM};
 use porthole_control::{
     default_image, Application, Config, ControlPlane, Effect, SequentialIds, StreamingGrant,
     Timestamp,
@@ -38,7 +38,7 @@ pub fn plane() -> ControlPlane {
 }
 
 pub fn call(cp: &mut ControlPlane, op: &str, input: Value, now: Timestamp) -> Value {
-    match api::call(cp, op, &input, now) {
+    match APPSTREAM.call(cp, op, &input, now) {
         Ok(Outcome::Done(v)) => v,
         Ok(Outcome::StreamingUrl(g)) => panic!("{op} returned a grant {g:?}"),
         Err(e) => panic!("{op} {input} failed: {e}"),
@@ -46,7 +46,7 @@ pub fn call(cp: &mut ControlPlane, op: &str, input: Value, now: Timestamp) -> Va
 }
 
 pub fn error(cp: &mut ControlPlane, op: &str, input: Value, now: Timestamp) -> &'static str {
-    match api::call(cp, op, &input, now) {
+    match APPSTREAM.call(cp, op, &input, now) {
         Ok(_) => panic!("{op} {input} succeeded"),
         Err(e) => e.aws_code(),
     }
@@ -60,7 +60,7 @@ pub fn grant(
     now: Timestamp,
 ) -> StreamingGrant {
     let input = json!({"StackName": stack, "FleetName": fleet, "UserId": user, "Validity": 300});
-    match api::call(cp, "CreateStreamingURL", &input, now) {
+    match APPSTREAM.call(cp, "CreateStreamingURL", &input, now) {
         Ok(Outcome::StreamingUrl(g)) => g,
         Ok(Outcome::Done(v)) => panic!("no grant: {v}"),
         Err(e) => panic!("CreateStreamingURL failed: {e}"),

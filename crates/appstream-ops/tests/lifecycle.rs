@@ -1,4 +1,4 @@
-//! Whole lifecycles through `api::call` and the observation entry points.
+//! Whole lifecycles through the AppStream operations and the observation entry points.
 
 mod common;
 use common::*;

@@ -1,0 +1,139 @@
+//! Images: DescribeImages.
+
+use crate::page::Page;
+use crate::Operation;
+use porthole_control::error::Result;
+use porthole_control::image::Visibility;
+use porthole_control::{Application, ControlPlane, DomainError, Image, ResourceType, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub(crate) const OPERATIONS: &[Operation] = &[op!(DescribeImages => describe_images)];
+
+const IMAGES_MAX_RESULTS: u64 = 25;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DescribeImagesInput {
+    names: Option<Vec<String>>,
+    arns: Option<Vec<String>>,
+    /// PUBLIC, PRIVATE or SHARED (the stored Visibility has its own spelling).
+    #[serde(rename = "Type")]
+    visibility: Option<String>,
+    next_token: Option<String>,
+    max_results: Option<u64>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ApplicationDoc {
+    name: String,
+    display_name: String,
+    #[serde(rename = "IconURL", skip_serializing_if = "Option::is_none")]
+    icon_url: Option<String>,
+    launch_path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    launch_parameters: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    working_directory: Option<String>,
+    enabled: bool,
+    metadata: BTreeMap<String, String>,
+}
+
+impl ApplicationDoc {
+    fn new(app: &Application) -> Self {
+        Self {
+            name: app.name.clone(),
+            display_name: app.display_name.clone(),
+            icon_url: app.icon_url.clone(),
+            launch_path: app.launch_path.clone(),
+            launch_parameters: app.launch_parameters.clone(),
+            working_directory: app.working_directory.clone(),
+            enabled: app.enabled,
+            metadata: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ImageDoc {
+    name: String,
+    arn: String,
+    display_name: String,
+    description: String,
+    state: &'static str,
+    visibility: &'static str,
+    image_builder_supported: bool,
+    platform: String,
+    created_time: f64,
+    applications: Vec<ApplicationDoc>,
+}
+
+impl ImageDoc {
+    fn new(cp: &ControlPlane, image: &Image) -> Self {
+        Self {
+            name: image.name.clone(),
+            arn: cp.arn(ResourceType::Image, &image.name),
+            display_name: image.display_name.clone(),
+            description: image.description.clone(),
+            state: image.state.as_str(),
+            visibility: image.visibility.as_str(),
+            image_builder_supported: false,
+            platform: image.platform.clone(),
+            created_time: image.created_time.as_secs_f64(),
+            applications: image.applications.iter().map(ApplicationDoc::new).collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DescribeImagesOutput {
+    images: Vec<ImageDoc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+}
+
+fn describe_images(
+    cp: &ControlPlane,
+    input: DescribeImagesInput,
+    _now: Timestamp,
+) -> Result<DescribeImagesOutput> {
+    let visibility = input
+        .visibility
+        .map(|s| {
+            Visibility::parse(&s)
+                .ok_or_else(|| DomainError::validation(format!("Type {s} is not valid.")))
+        })
+        .transpose()?;
+    let selected: Vec<&Image> = match (input.names, input.arns) {
+        (Some(_), Some(_)) => {
+            return Err(DomainError::combination(
+                "Specify either Names or Arns, not both.",
+            ))
+        }
+        (Some(names), None) => names.iter().map(|n| cp.image(n)).collect::<Result<_>>()?,
+        (None, Some(arns)) => arns
+            .iter()
+            .map(|arn| match cp.config().parse_arn(arn)? {
+                (ResourceType::Image, name) => cp.image(&name),
+                _ => Err(DomainError::not_found("image", arn)),
+            })
+            .collect::<Result<_>>()?,
+        (None, None) => cp.images().collect(),
+    };
+    let limit = match input.max_results {
+        None | Some(0) => IMAGES_MAX_RESULTS,
+        Some(n) => n.min(IMAGES_MAX_RESULTS),
+    };
+    let items = selected
+        .into_iter()
+        .filter(|i| visibility.is_none_or(|v| i.visibility == v))
+        .map(|i| (i.name.clone(), ImageDoc::new(cp, i)));
+    let page = Page::appstream(items, input.next_token.as_deref(), limit as usize)?;
+    Ok(DescribeImagesOutput {
+        images: page.items,
+        next_token: page.next_token,
+    })
+}
