@@ -10,6 +10,7 @@
 //! encode), and the tokio runtime for sockets and processes.
 
 mod apps;
+mod desktop;
 mod encode;
 mod pump;
 mod viewer;

@@ -11,9 +11,9 @@ use axum::extract::ws::{Message, WebSocket};
 use porthole_engine::keymap::keysym_for_key;
 use porthole_protocol::{ClientMessage, ServerMessage, CODEC_H264, PROTOCOL_VERSION};
 use porthole_web_client::{close, goodbye, CLOSE_NORMAL, CLOSE_PROTOCOL_ERROR, CLOSE_UNSUPPORTED};
-use porthole_x11::{Display, Input};
 use tokio::sync::mpsc;
 
+use crate::desktop::Desktop;
 use crate::pump::{PumpInput, ViewerId};
 
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -21,7 +21,7 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// What every connection of one display shares.
 pub struct Session {
     pub name: String,
-    pub display: Arc<Display>,
+    pub display: Arc<dyn Desktop>,
     pub pump: Sender<PumpInput>,
     pub clipboard_limit: usize,
     next_viewer: AtomicU64,
@@ -32,7 +32,7 @@ pub struct Session {
 impl Session {
     pub fn new(
         name: String,
-        display: Arc<Display>,
+        display: Arc<dyn Desktop>,
         pump: Sender<PumpInput>,
         ended: tokio::sync::watch::Receiver<Option<String>>,
     ) -> Self {
@@ -142,15 +142,9 @@ async fn run(socket: &mut WebSocket, session: &Session, viewer: ViewerId) -> any
                 if let Message::Close(_) = message {
                     anyhow::bail!("the browser closed the connection");
                 }
-                if matches!(message, Message::Ping(_) | Message::Pong(_)) {
-                    continue;
-                }
-                match decode(&message) {
-                    Ok(message) => {
-                        if let Some(reply) = handle(session, viewer, message) {
-                            socket.send(Message::Binary(reply.encode().into())).await?;
-                        }
-                    }
+                match receive(session, viewer, &message) {
+                    Ok(Some(reply)) => socket.send(Message::Binary(reply.encode().into())).await?,
+                    Ok(None) => {}
                     Err(reason) => return Ok(Close::ProtocolError(reason)),
                 }
             }
@@ -174,10 +168,22 @@ fn decode(message: &Message) -> Result<ClientMessage, String> {
     }
 }
 
+/// Applies one message from the browser after the handshake (but not its
+/// Close): returns a direct reply, if any, or why this connection must close.
+fn receive(
+    session: &Session,
+    viewer: ViewerId,
+    message: &Message,
+) -> Result<Option<ServerMessage>, String> {
+    if matches!(message, Message::Ping(_) | Message::Pong(_)) {
+        return Ok(None);
+    }
+    Ok(handle(session, viewer, decode(message)?))
+}
+
 /// Applies one browser message; returns a direct reply, if any.
 fn handle(session: &Session, viewer: ViewerId, message: ClientMessage) -> Option<ServerMessage> {
-    let display = &session.display;
-    let input = display.input();
+    let input = &*session.display;
     let result = match message {
         ClientMessage::Hello { .. } => Ok(()),
         ClientMessage::FrameAck { frame_id } => {
@@ -208,7 +214,7 @@ fn handle(session: &Session, viewer: ViewerId, message: ClientMessage) -> Option
             Ok(())
         }
         ClientMessage::ClipboardSet { text } => {
-            display.set_clipboard(&truncate_utf8(&text, session.clipboard_limit))
+            input.set_clipboard(&truncate_utf8(&text, session.clipboard_limit))
         }
         ClientMessage::ReleaseAll => input.release_all(),
         ClientMessage::Ping { timestamp } => return Some(ServerMessage::Pong { timestamp }),
@@ -216,7 +222,7 @@ fn handle(session: &Session, viewer: ViewerId, message: ClientMessage) -> Option
             session.to_pump(PumpInput::Refresh);
             Ok(())
         }
-        ClientMessage::FocusWindow { window } => display.focus(window),
+        ClientMessage::FocusWindow { window } => input.focus(window),
     };
     if let Err(err) = result {
         tracing::warn!(viewer, "input from the browser failed: {err:#}");
@@ -225,7 +231,7 @@ fn handle(session: &Session, viewer: ViewerId, message: ClientMessage) -> Option
 }
 
 /// X wheel notches are button clicks: 4/5 vertical, 6/7 horizontal.
-fn wheel(input: &Input, dx: i16, dy: i16) -> anyhow::Result<()> {
+fn wheel(input: &dyn Desktop, dx: i16, dy: i16) -> anyhow::Result<()> {
     let clicks = [(dy, 4u8, 5u8), (dx, 6, 7)];
     for (delta, negative, positive) in clicks {
         let button = if delta < 0 { negative } else { positive };
@@ -256,4 +262,131 @@ fn truncate_utf8(text: &str, limit: usize) -> String {
         end -= 1;
     }
     text[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::{channel, Receiver};
+
+    use super::*;
+    use crate::desktop::fake::{Call, FakeDesktop};
+
+    const VIEWER: ViewerId = 7;
+
+    /// A session over a recording display; the receiver sees what reached the pump.
+    fn session(clipboard_limit: usize) -> (Session, Arc<FakeDesktop>, Receiver<PumpInput>) {
+        let desktop = Arc::new(FakeDesktop::default());
+        let (pump, pumped) = channel();
+        let (_, ended) = tokio::sync::watch::channel(None);
+        let mut session = Session::new("s".into(), desktop.clone(), pump, ended);
+        session.clipboard_limit = clipboard_limit;
+        (session, desktop, pumped)
+    }
+
+    fn binary(message: ClientMessage) -> Message {
+        Message::Binary(message.encode().into())
+    }
+
+    #[test]
+    fn a_click_moves_the_pointer_then_presses_the_button() {
+        let (session, desktop, _pumped) = session(1024);
+        let click = ClientMessage::PointerButton {
+            button: 1,
+            pressed: true,
+            x: 10,
+            y: 20,
+        };
+        assert_eq!(receive(&session, VIEWER, &binary(click)), Ok(None));
+        assert_eq!(
+            desktop.calls(),
+            [Call::PointerMove(10, 20), Call::Button(1, true)]
+        );
+    }
+
+    #[test]
+    fn wheel_notches_are_clicks_of_buttons_4_to_7() {
+        let (session, desktop, _pumped) = session(1024);
+        let wheel = ClientMessage::Wheel { dx: 1, dy: -2 };
+        receive(&session, VIEWER, &binary(wheel)).unwrap();
+        let up = [Call::Button(4, true), Call::Button(4, false)];
+        let right = [Call::Button(7, true), Call::Button(7, false)];
+        assert_eq!(desktop.calls(), [&up[..], &up[..], &right[..]].concat());
+    }
+
+    #[test]
+    fn keys_reach_the_display_as_keysyms_and_unknown_keys_are_dropped() {
+        let (session, desktop, _pumped) = session(1024);
+        for (code, key, pressed) in [("KeyA", "a", true), ("KeyA", "a", false), ("", "", true)] {
+            let message = ClientMessage::Key {
+                pressed,
+                code: code.into(),
+                key: key.into(),
+            };
+            receive(&session, VIEWER, &binary(message)).unwrap();
+        }
+        assert_eq!(
+            desktop.calls(),
+            [Call::Key(0x61, true), Call::Key(0x61, false)]
+        );
+    }
+
+    #[test]
+    fn the_clipboard_is_cut_to_the_limit_on_a_character_boundary() {
+        // Two bytes would end inside the two-byte "é".
+        let (session, desktop, _pumped) = session(2);
+        let text = ClientMessage::ClipboardSet {
+            text: "héllo".into(),
+        };
+        receive(&session, VIEWER, &binary(text)).unwrap();
+        assert_eq!(desktop.calls(), [Call::Clipboard("h".into())]);
+    }
+
+    #[test]
+    fn acks_and_refreshes_go_to_the_pump_and_pings_are_answered() {
+        let (session, desktop, pumped) = session(1024);
+        let ack = ClientMessage::FrameAck { frame_id: 3 };
+        assert_eq!(receive(&session, VIEWER, &binary(ack)), Ok(None));
+        receive(&session, VIEWER, &binary(ClientMessage::RefreshRequest)).unwrap();
+        let ping = ClientMessage::Ping { timestamp: 42 };
+        assert_eq!(
+            receive(&session, VIEWER, &binary(ping)),
+            Ok(Some(ServerMessage::Pong { timestamp: 42 }))
+        );
+        assert!(matches!(
+            pumped.try_recv(),
+            Ok(PumpInput::Ack {
+                viewer: VIEWER,
+                frame_id: 3
+            })
+        ));
+        assert!(matches!(pumped.try_recv(), Ok(PumpInput::Refresh)));
+        assert!(pumped.try_recv().is_err());
+        assert!(desktop.calls().is_empty(), "none of them is input to X");
+    }
+
+    #[test]
+    fn a_resize_is_clamped_to_what_x_can_take() {
+        let (session, desktop, _pumped) = session(1024);
+        let resize = ClientMessage::Resize {
+            width: 10,
+            height: 9000,
+        };
+        receive(&session, VIEWER, &binary(resize)).unwrap();
+        assert_eq!(desktop.calls(), [Call::Resize(64, 8192)]);
+    }
+
+    #[test]
+    fn malformed_and_text_messages_close_the_connection_without_input() {
+        let (session, desktop, _pumped) = session(1024);
+        let truncated = Message::Binary(vec![0x03, 0x00].into());
+        assert!(receive(&session, VIEWER, &truncated).is_err());
+        let text = Message::Text("hello".into());
+        let reason = receive(&session, VIEWER, &text).unwrap_err();
+        assert!(reason.contains("text messages"), "{reason}");
+        assert_eq!(
+            receive(&session, VIEWER, &Message::Ping(Bytes::new())),
+            Ok(None)
+        );
+        assert!(desktop.calls().is_empty());
+    }
 }

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use porthole_appstream_api::{self as wire, ApiError, Protocol, Route, Service};
 use porthole_appstream_ops::{self as ops, Outcome};
 
-use crate::{now, Server};
+use crate::state::{now, Server};
 
 /// Larger admin requests are refused before parsing (AppStream's are small).
 pub const MAX_BODY: usize = 1 << 20;
@@ -115,12 +115,13 @@ async fn call(server: &Arc<Server>, route: &Route, body: &[u8]) -> Result<Vec<u8
     }
     let input = wire::decode_input(service, protocol, operation, body)?;
     let (outcome, effects) = {
-        let mut cp = server.cp.lock().await;
+        let mut cp = server.plane.lock().await;
         let outcome = operations.call(&mut cp, operation, &input, now());
         (outcome, cp.take_effects())
     };
     // State is saved before the client hears of it: a crash after the answer loses nothing.
     server
+        .plane
         .persist()
         .await
         .map_err(|err| ApiError::internal(format!("saving state failed: {err:#}")))?;

@@ -6,8 +6,7 @@
 //! DescribeImages shows: public (icons are no secret, and the admin fetches
 //! them without a streaming URL), and only files an image's catalog names.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
@@ -18,7 +17,7 @@ use porthole_agent_api::LaunchRequest as AgentLaunch;
 use porthole_control::LaunchRefused;
 use serde_json::json;
 
-use crate::{now, Server};
+use crate::state::{now, Server};
 
 pub fn routes() -> Router<Arc<Server>> {
     Router::new()
@@ -30,52 +29,6 @@ pub fn routes() -> Router<Arc<Server>> {
 /// The server path of an app's icon (see the module's documentation).
 pub fn icon_path(image: &str, app: &str) -> String {
     format!("/catalog/icons/{image}/{app}")
-}
-
-/// What each live session has had started, until it ends.
-#[derive(Default)]
-pub struct SessionApps(Mutex<HashMap<String, Launches>>);
-
-#[derive(Default)]
-struct Launches {
-    /// The streaming URL's ApplicationId was dealt with (started, or none).
-    url_app_claimed: bool,
-    /// Apps started, by name, in order: what the page needs to know whether
-    /// to show the catalog.
-    started: Vec<String>,
-}
-
-impl SessionApps {
-    /// True the first time only: the URL's app starts once per session,
-    /// however many browsers attach.
-    pub fn claim_url_app(&self, session_id: &str) -> bool {
-        let mut sessions = self.0.lock().expect("session apps lock");
-        let launches = sessions.entry(session_id.to_owned()).or_default();
-        !std::mem::replace(&mut launches.url_app_claimed, true)
-    }
-
-    fn record(&self, session_id: &str, app: &str) {
-        self.0
-            .lock()
-            .expect("session apps lock")
-            .entry(session_id.to_owned())
-            .or_default()
-            .started
-            .push(app.to_owned());
-    }
-
-    pub fn forget(&self, session_id: &str) {
-        self.0.lock().expect("session apps lock").remove(session_id);
-    }
-
-    fn started(&self, session_id: &str) -> Vec<String> {
-        self.0
-            .lock()
-            .expect("session apps lock")
-            .get(session_id)
-            .map(|l| l.started.clone())
-            .unwrap_or_default()
-    }
 }
 
 /// Why an app was not started in a session.
@@ -116,16 +69,15 @@ impl LaunchError {
 /// Starts the catalog app `app` in the active session's instance, with the
 /// session's AppStream_* environment.
 pub async fn start_app(server: &Server, session_id: &str, app: &str) -> Result<(), LaunchError> {
-    let launch =
-        server
-            .cp
-            .lock()
-            .await
-            .app_launch(session_id, app)
-            .map_err(|refused| match refused {
-                LaunchRefused::NotActive => LaunchError::NotActive,
-                LaunchRefused::NotInCatalog => LaunchError::NotInCatalog(app.to_owned()),
-            })?;
+    let launch = server
+        .plane
+        .lock()
+        .await
+        .app_launch(session_id, app)
+        .map_err(|refused| match refused {
+            LaunchRefused::NotActive => LaunchError::NotActive,
+            LaunchRefused::NotInCatalog => LaunchError::NotInCatalog(app.to_owned()),
+        })?;
     let request = AgentLaunch {
         command: launch.command,
         env: launch.env,
@@ -151,7 +103,7 @@ async fn catalog(State(server): State<Arc<Server>>, Path(token): Path<String>) -
         Ok(grant) => grant,
         Err(err) => return error(StatusCode::FORBIDDEN, err.message()),
     };
-    let cp = server.cp.lock().await;
+    let cp = server.plane.lock().await;
     let Ok(image) = cp.fleet(&grant.fleet).and_then(|f| cp.image(&f.image_name)) else {
         return error(StatusCode::NOT_FOUND, "this session's fleet has no image");
     };
@@ -197,7 +149,7 @@ async fn launch(
         Err(err) => return error(StatusCode::FORBIDDEN, err.message()),
     };
     let session_id = {
-        let mut cp = server.cp.lock().await;
+        let mut cp = server.plane.lock().await;
         let Some(id) = cp.live_session(&grant).map(|s| s.id.clone()) else {
             return error(StatusCode::CONFLICT, LaunchError::NotActive);
         };
@@ -221,7 +173,7 @@ async fn icon(
     Path((image, app)): Path<(String, String)>,
 ) -> Response {
     let path = {
-        let cp = server.cp.lock().await;
+        let cp = server.plane.lock().await;
         cp.image(&image)
             .ok()
             .and_then(|i| i.application(&app))

@@ -13,7 +13,7 @@ use porthole_control::image::DEFAULT_IMAGE_NAME;
 use porthole_control::{default_image, Application, FleetState};
 use serde_json::json;
 
-use crate::{now, Server};
+use crate::state::{now, Server};
 
 pub const FLEET: &str = "porthole-default";
 pub const STACK: &str = "porthole-default";
@@ -209,7 +209,7 @@ pub async fn create(server: &Arc<Server>) -> Result<()> {
         bail!("no GUI application found on this host (install xterm)");
     }
     let effects = {
-        let mut cp = server.cp.lock().await;
+        let mut cp = server.plane.lock().await;
         let now = now();
         cp.put_image(default_image(now, apps));
         let steps = [
@@ -238,7 +238,7 @@ pub async fn create(server: &Arc<Server>) -> Result<()> {
         }
         cp.take_effects()
     };
-    server.persist().await?;
+    server.plane.persist().await?;
     server.apply(effects).await;
     Ok(())
 }
@@ -259,6 +259,7 @@ pub async fn welcome_url(server: &Arc<Server>) -> Result<Option<String>> {
         "the default fleet did not start within {FLEET_START_TIMEOUT:?}; see the instance logs"
     );
     let grant = server
+        .plane
         .wait_for(FLEET_START_TIMEOUT, &timeout, |cp| {
             match cp.fleet(FLEET).map(|f| f.state) {
                 Ok(FleetState::Running) => Some(

@@ -13,13 +13,15 @@ use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::Router;
 use futures_util::future::{BoxFuture, Shared};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use porthole_control::{EndReason, Notice, NoticeKind, SessionState, StreamingGrant};
 use tokio_tungstenite::tungstenite::Message as AgentMessage;
 
-use crate::{catalog, now, Server};
+use crate::catalog;
+use crate::state::{now, Server};
 
 /// How long a browser waits for its session's instance to be ready.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -27,6 +29,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 const INPUT_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
 pub fn routes() -> Router<Arc<Server>> {
+    let preparing = Arc::new(Preparing::default());
     Router::new()
         .route("/", get(|| async { Html(LANDING) }))
         .route("/session/{token}/", get(page))
@@ -39,12 +42,14 @@ pub fn routes() -> Router<Arc<Server>> {
                 porthole_web_client::asset(&path)
             }),
         )
+        .layer(Extension(preparing))
 }
 
 const LANDING: &str = "<!doctype html><title>Porthole</title><p>Porthole is running. Open a streaming URL to start a session.</p>";
 
 async fn page(
     State(server): State<Arc<Server>>,
+    Extension(preparing): Extension<Arc<Preparing>>,
     Path(token): Path<String>,
     method: Method,
 ) -> Response {
@@ -52,7 +57,7 @@ async fn page(
         Ok(grant) => {
             // HEAD has no side effects: it only checks the URL.
             if method == Method::GET {
-                server.preparing.start(&server, &token, grant);
+                preparing.start(&server, &token, grant);
             }
             porthole_web_client::asset("index.html")
         }
@@ -69,6 +74,7 @@ async fn page(
 
 async fn upgrade(
     State(server): State<Arc<Server>>,
+    Extension(preparing): Extension<Arc<Preparing>>,
     Path(token): Path<String>,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -76,10 +82,12 @@ async fn upgrade(
         .on_upgrade(move |socket| async move {
             let mut socket = socket;
             let reason = match server.tokens.verify(&token, now()) {
-                Ok(grant) => match connect(&server, &token, &grant, &mut socket).await {
-                    Ok(reason) => reason,
-                    Err(err) => format!("{err:#}"),
-                },
+                Ok(grant) => {
+                    match connect(&server, &preparing, &token, &grant, &mut socket).await {
+                        Ok(reason) => reason,
+                        Err(err) => format!("{err:#}"),
+                    }
+                }
                 Err(err) => err.message().to_owned(),
             };
             porthole_web_client::goodbye(&mut socket, &reason).await;
@@ -94,7 +102,7 @@ async fn end(State(server): State<Arc<Server>>, Path(token): Path<String>) -> Re
         Err(err) => return (StatusCode::FORBIDDEN, err.message().to_owned()).into_response(),
     };
     let session_id = server
-        .cp
+        .plane
         .lock()
         .await
         .live_session(&grant)
@@ -105,7 +113,7 @@ async fn end(State(server): State<Arc<Server>>, Path(token): Path<String>) -> Re
     server
         .observe(|cp| cp.end_session(&session_id, EndReason::UserEnded, now()))
         .await;
-    match server.persist().await {
+    match server.plane.persist().await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{err:#}")).into_response(),
     }
@@ -115,18 +123,19 @@ async fn end(State(server): State<Arc<Server>>, Path(token): Path<String>) -> Re
 /// leaves or the control plane ends it. Returns why the browser must go.
 async fn connect(
     server: &Arc<Server>,
+    preparing: &Preparing,
     token: &str,
     grant: &StreamingGrant,
     browser: &mut WebSocket,
 ) -> Result<String> {
     let started = tokio::time::Instant::now();
-    let prepared = match server.preparing.take(token) {
+    let prepared = match preparing.take(token) {
         Some(preparation) => preparation.await.map_err(|err| anyhow::anyhow!(err))?,
         None => prepare(server, grant).await?,
     };
     let session_id = prepared.session_id;
     let instance_id = prepared.instance_id;
-    let mut leave = server.session_signal(&session_id);
+    let mut leave = server.signals.subscribe(&session_id);
     let (opened, assigned, launched) = (prepared.opened, prepared.assigned, started.elapsed());
 
     let socket = server.instances.socket_path(&instance_id);
@@ -164,7 +173,7 @@ async fn connect(
                     Message::Binary(bytes) => {
                         if porthole_protocol::is_input_message(&bytes) && last_input_report.elapsed() >= INPUT_REPORT_INTERVAL {
                             last_input_report = tokio::time::Instant::now();
-                            let mut cp = server.cp.lock().await;
+                            let mut cp = server.plane.lock().await;
                             let _ = cp.session_input(&session_id, now());
                         }
                         AgentMessage::Binary(bytes)
@@ -240,7 +249,7 @@ fn notice_message(notice: Notice) -> Message {
 /// the page's WebSocket takes its own. The result is shared, so an error (no
 /// capacity) is met, and counted, once per page load.
 #[derive(Default)]
-pub(crate) struct Preparing(StdMutex<HashMap<String, (Instant, Preparation)>>);
+struct Preparing(StdMutex<HashMap<String, (Instant, Preparation)>>);
 
 type Preparation = Shared<BoxFuture<'static, Result<Prepared, String>>>;
 
@@ -284,13 +293,13 @@ struct Prepared {
 async fn prepare(server: &Arc<Server>, grant: &StreamingGrant) -> Result<Prepared> {
     let started = tokio::time::Instant::now();
     let (session, effects) = {
-        let mut cp = server.cp.lock().await;
+        let mut cp = server.plane.lock().await;
         cp.open_session(grant, now())
             .map_err(|err| anyhow::anyhow!(err.message))?
     };
     // Not waited for: the streaming path never waits for a disk write; a
     // session lost in a crash is gone with its instance anyway.
-    server.persist_soon().await;
+    server.plane.persist_soon().await;
     server.apply(effects).await;
     let opened = started.elapsed();
     let instance_id = wait_until_active(server, &session.id).await?;
@@ -307,6 +316,7 @@ async fn prepare(server: &Arc<Server>, grant: &StreamingGrant) -> Result<Prepare
 async fn wait_until_active(server: &Server, session_id: &str) -> Result<String> {
     let timeout = "the session's instance did not start in time";
     server
+        .plane
         .wait_for(START_TIMEOUT, timeout, |cp| {
             let session = match cp.session(session_id) {
                 Ok(session) => session,
@@ -333,7 +343,7 @@ async fn launch_app_once(server: &Server, session_id: &str) -> Result<()> {
         return Ok(());
     }
     let application_id = {
-        let cp = server.cp.lock().await;
+        let cp = server.plane.lock().await;
         let session = cp
             .session(session_id)
             .map_err(|err| anyhow::anyhow!(err.message))?;

@@ -10,7 +10,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use porthole_control::{Capacity, ControlPlane};
 
-use crate::Server;
+use crate::state::Server;
 
 /// (name, help, value): one Prometheus series per fleet for each.
 type Metric = (&'static str, &'static str, fn(&Capacity) -> f64);
@@ -50,7 +50,7 @@ const METRICS: &[Metric] = &[
 
 pub async fn handle(State(server): State<Arc<Server>>) -> impl IntoResponse {
     let failures = server.instances.launch_failures();
-    let text = render(&*server.cp.lock().await, &failures);
+    let text = render(&*server.plane.lock().await, &failures);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 

@@ -1,0 +1,100 @@
+//! Carrying out what the control plane decided ([`Effect`]s), and reporting
+//! back what instances did. Instance work runs in the background.
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use porthole_control::{ControlPlane, Effect, LaunchSpec};
+
+use crate::instances::Ended;
+use crate::state::{now, Server};
+
+impl Server {
+    /// Carries out effects in order, then wakes those waiting on the plane.
+    pub(crate) fn apply(self: &Arc<Self>, effects: Vec<Effect>) -> BoxFuture<'_, ()> {
+        // Boxed: applying may observe, and observing applies.
+        Box::pin(async move {
+            for effect in effects {
+                self.apply_one(effect).await;
+            }
+            self.plane.notify_changed();
+        })
+    }
+
+    async fn apply_one(self: &Arc<Self>, effect: Effect) {
+        match effect {
+            Effect::LaunchInstance(spec) | Effect::StartInstance(spec) => {
+                if !self.is_stopping() {
+                    tokio::spawn(self.clone().run_instance(spec));
+                }
+            }
+            Effect::TerminateInstance { instance_id } => {
+                if !self.instances.stop(&instance_id) {
+                    // Not running here (reserved, or never started): gone already.
+                    self.observe(|cp| cp.instance_exited(&instance_id, now()))
+                        .await;
+                }
+            }
+            Effect::EndSession {
+                session_id, reason, ..
+            } => {
+                self.signals.leave(&session_id, reason.message());
+                self.signals.forget(&session_id);
+                self.session_apps.forget(&session_id);
+                if let Err(err) = self
+                    .plane
+                    .persist_and_record(std::slice::from_ref(&session_id))
+                    .await
+                {
+                    tracing::error!("recording session {session_id} failed: {err:#}");
+                }
+            }
+            Effect::DisconnectSession {
+                session_id,
+                reason,
+                resume,
+            } => self
+                .signals
+                .disconnect(&session_id, reason.message(), resume),
+            Effect::WarnSession { session_id, notice } => self.signals.warn(&session_id, notice),
+        }
+    }
+
+    /// Applies an observation to the plane, persists, and carries out its effects.
+    pub(crate) async fn observe(
+        self: &Arc<Self>,
+        observation: impl FnOnce(&mut ControlPlane) -> porthole_control::error::Result<Vec<Effect>>,
+    ) {
+        let effects = observation(&mut *self.plane.lock().await);
+        self.plane.persist_soon().await;
+        match effects {
+            Ok(effects) => self.apply(effects).await,
+            Err(err) => tracing::debug!("observation not applied: {}", err.message),
+        }
+    }
+
+    /// Runs an instance to its end, reporting readiness and the end to the plane.
+    async fn run_instance(self: Arc<Self>, spec: LaunchSpec) {
+        let id = spec.instance_id.clone();
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let watcher = {
+            let server = self.clone();
+            let id = id.clone();
+            tokio::spawn(async move {
+                if ready_rx.await.is_ok() {
+                    server.observe(|cp| cp.instance_ready(&id, now())).await;
+                }
+            })
+        };
+        let ended = self.instances.run(spec, ready_tx).await;
+        let _ = watcher.await;
+        match ended {
+            // The plane backs off before replacing it: no tight loop on a broken fleet.
+            Ended::Failed(message) => {
+                self.observe(|cp| cp.instance_failed(&id, &message, now()))
+                    .await
+            }
+            Ended::Exited => self.observe(|cp| cp.instance_exited(&id, now())).await,
+        }
+    }
+}

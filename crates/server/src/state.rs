@@ -1,0 +1,66 @@
+//! What every handler shares: the control plane's handle, the instances,
+//! the sessions' bookkeeping and the keys. Handlers reach the plane only
+//! through [`Plane`] and carry out its decisions with [`Server::apply`]
+//! (effects.rs).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use porthole_control::Timestamp;
+
+use crate::credentials::Credentials;
+use crate::instances::Instances;
+use crate::plane::Plane;
+use crate::sessions::{SessionApps, SessionSignals};
+use crate::tokens::TokenKey;
+
+pub(crate) struct Server {
+    pub(crate) plane: Plane,
+    pub(crate) credentials: Credentials,
+    pub(crate) tokens: TokenKey,
+    pub(crate) instances: Instances,
+    /// Per live session: what its connected browsers must be told.
+    pub(crate) signals: SessionSignals,
+    /// Apps started in each session (the URL's and the catalog's).
+    pub(crate) session_apps: SessionApps,
+    /// Set at shutdown: instances that stop then are not replaced.
+    stopping: AtomicBool,
+    pub(crate) base_url: String,
+}
+
+impl Server {
+    pub(crate) fn new(
+        plane: Plane,
+        credentials: Credentials,
+        tokens: TokenKey,
+        instances: Instances,
+        base_url: String,
+    ) -> Self {
+        Self {
+            plane,
+            credentials,
+            tokens,
+            instances,
+            signals: SessionSignals::default(),
+            session_apps: SessionApps::default(),
+            stopping: AtomicBool::new(false),
+            base_url,
+        }
+    }
+
+    /// From now on, instances that stop are not replaced.
+    pub(crate) fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+}
+
+pub(crate) fn now() -> Timestamp {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp::from_millis(since_epoch.as_millis() as u64)
+}
