@@ -1,4 +1,4 @@
-//! Images: DescribeImages.
+//! Images: DescribeImages and DeleteImage.
 
 use crate::page::Page;
 use crate::Operation;
@@ -8,7 +8,10 @@ use porthole_control::{Application, ControlPlane, DomainError, Image, ResourceTy
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-pub(crate) const OPERATIONS: &[Operation] = &[op!(DescribeImages => describe_images)];
+pub(crate) const OPERATIONS: &[Operation] = &[
+    op!(DescribeImages => describe_images),
+    op!(DeleteImage => delete_image),
+];
 
 const IMAGES_MAX_RESULTS: u64 = 25;
 
@@ -22,6 +25,12 @@ struct DescribeImagesInput {
     visibility: Option<String>,
     next_token: Option<String>,
     max_results: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DeleteImageInput {
+    name: String,
 }
 
 #[derive(Serialize)]
@@ -135,5 +144,22 @@ fn describe_images(
     Ok(DescribeImagesOutput {
         images: page.items,
         next_token: page.next_token,
+    })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DeleteImageOutput {
+    image: ImageDoc,
+}
+
+fn delete_image(
+    cp: &mut ControlPlane,
+    input: DeleteImageInput,
+    _now: Timestamp,
+) -> Result<DeleteImageOutput> {
+    let image = cp.delete_image(&input.name)?;
+    Ok(DeleteImageOutput {
+        image: ImageDoc::new(cp, &image),
     })
 }

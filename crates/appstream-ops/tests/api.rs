@@ -2,6 +2,7 @@
 
 mod common;
 use common::*;
+use porthole_control::default_image;
 use serde_json::{json, Value};
 
 fn fleet(name: &str, extra: Value) -> Value {
@@ -573,4 +574,68 @@ fn changes_track_documents_and_deletions() {
         ("stack", "s", true)
     );
     assert!(cp.take_changes().is_empty());
+}
+
+#[test]
+fn delete_image_removes_a_private_image_no_fleet_uses() {
+    let mut cp = plane();
+    cp.take_changes();
+    call(
+        &mut cp,
+        "CreateFleet",
+        json!({"Name": "f", "ImageName": "porthole-default", "InstanceType": "stream.standard.small",
+               "ComputeCapacity": {"DesiredInstances": 1}}),
+        at(0),
+    );
+    let in_use = json!({"Name": "porthole-default"});
+    assert_eq!(
+        error(&mut cp, "DeleteImage", in_use.clone(), at(1)),
+        "ResourceInUseException"
+    );
+    call(&mut cp, "DeleteFleet", json!({"Name": "f"}), at(1));
+    cp.take_changes();
+
+    let deleted = call(&mut cp, "DeleteImage", in_use.clone(), at(2));
+    assert_eq!(deleted["Image"]["Name"], "porthole-default");
+    assert_eq!(deleted["Image"]["Applications"][0]["Name"], "xterm");
+    let changes = cp.take_changes();
+    assert_eq!(
+        changes
+            .iter()
+            .map(|c| (c.kind, c.key.as_str(), c.document.is_none()))
+            .collect::<Vec<_>>(),
+        [("image", "porthole-default", true)]
+    );
+    assert_eq!(
+        error(
+            &mut cp,
+            "DescribeImages",
+            json!({"Names": ["porthole-default"]}),
+            at(2)
+        ),
+        "ResourceNotFoundException"
+    );
+    assert_eq!(
+        error(&mut cp, "DeleteImage", in_use, at(2)),
+        "ResourceNotFoundException"
+    );
+}
+
+#[test]
+fn delete_image_refuses_an_image_that_is_not_private() {
+    let mut cp = plane();
+    let mut public = default_image(at(0), vec![]);
+    public.name = "aws-image".into();
+    public.visibility = porthole_control::image::Visibility::Public;
+    cp.put_image(public);
+    assert_eq!(
+        error(&mut cp, "DeleteImage", json!({"Name": "aws-image"}), at(1)),
+        "OperationNotPermittedException"
+    );
+    call(
+        &mut cp,
+        "DescribeImages",
+        json!({"Names": ["aws-image"]}),
+        at(1),
+    );
 }

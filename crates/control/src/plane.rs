@@ -4,7 +4,7 @@
 use crate::arn::{Config, ResourceType};
 use crate::error::{DomainError, ErrorKind, Result};
 use crate::fleet::{Fleet, FleetState};
-use crate::image::Image;
+use crate::image::{Image, Visibility};
 use crate::instance::{Effect, Instance};
 use crate::scaling::ScalableTarget;
 use crate::session::{ConnectionState, EndReason, Session};
@@ -203,6 +203,29 @@ impl ControlPlane {
     pub fn put_image(&mut self, image: Image) {
         self.mark(DocKind::Image, &image.name);
         self.images.insert(image.name.clone(), image);
+    }
+
+    /// Removes a private image that no fleet uses, and answers it as it was.
+    pub fn delete_image(&mut self, name: &str) -> Result<Image> {
+        if self.image(name)?.visibility != Visibility::Private {
+            return Err(DomainError::not_permitted(format!(
+                "The image {name} is not private: only your own images can be deleted."
+            )));
+        }
+        let fleets: Vec<&str> = self
+            .fleets
+            .values()
+            .filter(|f| f.image_name == name)
+            .map(|f| f.name.as_str())
+            .collect();
+        if !fleets.is_empty() {
+            return Err(DomainError::in_use(format!(
+                "The image {name} is used by fleet(s) {}; delete them or change their image first.",
+                fleets.join(", ")
+            )));
+        }
+        self.mark(DocKind::Image, name);
+        Ok(self.images.remove(name).expect("looked up above"))
     }
 
     // ---- fleets ------------------------------------------------------------
