@@ -17,7 +17,9 @@ const AS: Service = Service::AppStream;
 use serde_json::{json, Value};
 
 fn fixture_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // Read at run time: a test binary built from another checkout into a shared
+    // target directory must still read this checkout's files.
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test or nextest"))
         .join("tests/fixtures")
         .join(name)
 }

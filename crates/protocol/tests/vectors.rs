@@ -4,7 +4,12 @@
 
 use porthole_protocol::{ClientMessage, Encoding, NoticeKind, Rect, ServerMessage, WindowInfo};
 
-const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors.json");
+fn vectors_path() -> std::path::PathBuf {
+    // Read at run time: a test binary built from another checkout into a shared
+    // target directory must still read this checkout's files.
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test or nextest");
+    std::path::Path::new(&dir).join("tests/vectors.json")
+}
 
 enum Message {
     Client(ClientMessage),
@@ -234,10 +239,10 @@ fn render() -> String {
 fn encoders_match_the_golden_vectors() {
     let expected = render();
     if std::env::var_os("UPDATE_VECTORS").is_some() {
-        std::fs::write(VECTORS, &expected).unwrap();
+        std::fs::write(vectors_path(), &expected).unwrap();
     }
-    let on_disk =
-        std::fs::read_to_string(VECTORS).expect("vectors.json exists (UPDATE_VECTORS=1 writes it)");
+    let on_disk = std::fs::read_to_string(vectors_path())
+        .expect("vectors.json exists (UPDATE_VECTORS=1 writes it)");
     assert_eq!(
         on_disk, expected,
         "the protocol's bytes changed; if deliberate, bump docs and regenerate"
