@@ -35,6 +35,7 @@ mod scaling;
 mod sessions;
 mod stacks;
 mod tags;
+mod users;
 
 pub use sessions::streaming_url_output;
 
@@ -86,6 +87,7 @@ pub const APPSTREAM: Service = Service {
         images::OPERATIONS,
         sessions::OPERATIONS,
         tags::OPERATIONS,
+        users::OPERATIONS,
     ],
     unsupported: |operation| {
         DomainError::not_permitted(format!(

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::arn::ResourceType;
 use crate::plane::ControlPlane;
-use crate::session::SessionState;
+use crate::session::{AuthenticationType, SessionState};
 
 /// An application to start on a session's instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +50,10 @@ impl ControlPlane {
         let env = [
             ("AppStream_Stack_Name", session.stack.clone()),
             ("AppStream_UserName", session.user_id.clone()),
-            ("AppStream_User_Access_Mode", "custom".to_owned()),
+            (
+                "AppStream_User_Access_Mode",
+                access_mode(session.authentication_type).to_owned(),
+            ),
             ("AppStream_Session_ID", session.id.clone()),
             ("AppStream_Resource_Type", "fleet".to_owned()),
             ("AppStream_Resource_Name", session.fleet.clone()),
@@ -71,6 +74,16 @@ impl ControlPlane {
             command,
             env,
         })
+    }
+}
+
+/// AppStream_User_Access_Mode: streaming-URL users are "custom".
+fn access_mode(authentication: AuthenticationType) -> &'static str {
+    match authentication {
+        AuthenticationType::Api => "custom",
+        AuthenticationType::Userpool => "userpool",
+        AuthenticationType::Saml => "saml",
+        AuthenticationType::AwsAd => "ad",
     }
 }
 

@@ -6,6 +6,7 @@ use crate::image::ImageRoot;
 use crate::instance_type::InstanceType;
 use crate::session::{DisconnectReason, EndReason, Notice};
 use crate::time::Timestamp;
+use crate::user::Mail;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InstanceState {
@@ -80,6 +81,8 @@ pub enum Effect {
     },
     /// Warn the session's connected browsers of a coming timeout.
     WarnSession { session_id: String, notice: Notice },
+    /// Send a user-pool user a message (welcome, stack assigned).
+    MailUser { user_name: String, mail: Mail },
 }
 
 /// Counts behind ComputeCapacityStatus and the CloudWatch-named metrics.

@@ -28,6 +28,7 @@ pub mod scaling;
 pub mod session;
 pub mod stack;
 pub mod time;
+pub mod user;
 
 pub use app_launch::{AppLaunch, LaunchRefused};
 pub use arn::{Config, ResourceType};
@@ -42,3 +43,4 @@ pub use scaling::{ScalableTarget, SuspendedState, TargetTrackingPolicy};
 pub use session::{EndReason, Notice, NoticeKind, Session, SessionState, StreamingGrant};
 pub use stack::Stack;
 pub use time::Timestamp;
+pub use user::{Mail, User, UserStatus};

@@ -10,6 +10,7 @@ use crate::scaling::ScalableTarget;
 use crate::session::{ConnectionState, EndReason, Session};
 use crate::stack::Stack;
 use crate::time::Timestamp;
+use crate::user::User;
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -53,15 +54,18 @@ pub(crate) enum DocKind {
     /// A fleet's Application Auto Scaling target with its policies and
     /// activities, keyed by fleet name.
     ScalableTarget,
+    /// A user-pool user, keyed by user name.
+    User,
 }
 
 impl DocKind {
-    const ALL: [DocKind; 5] = [
+    const ALL: [DocKind; 6] = [
         Self::Image,
         Self::Fleet,
         Self::Stack,
         Self::Session,
         Self::ScalableTarget,
+        Self::User,
     ];
 
     pub(crate) const fn as_str(self) -> &'static str {
@@ -71,6 +75,7 @@ impl DocKind {
             Self::Stack => "stack",
             Self::Session => "session",
             Self::ScalableTarget => "scalable-target",
+            Self::User => "user",
         }
     }
 }
@@ -93,6 +98,8 @@ pub struct ControlPlane {
     pub(crate) instances: BTreeMap<String, Instance>,
     /// By fleet name.
     pub(crate) scalable_targets: BTreeMap<String, ScalableTarget>,
+    /// The user pool, by user name.
+    pub(crate) users: BTreeMap<String, User>,
     pub(crate) outbox: Vec<Effect>,
     dirty: BTreeSet<(DocKind, String)>,
 }
@@ -108,6 +115,7 @@ impl ControlPlane {
             sessions: BTreeMap::new(),
             instances: BTreeMap::new(),
             scalable_targets: BTreeMap::new(),
+            users: BTreeMap::new(),
             outbox: Vec::new(),
             dirty: BTreeSet::new(),
         }
@@ -350,6 +358,7 @@ impl ControlPlane {
         }
         self.stacks.remove(name);
         self.mark(DocKind::Stack, name);
+        self.forget_stack_assignments(name);
         Ok(())
     }
 
@@ -468,6 +477,7 @@ impl ControlPlane {
                     DocKind::Stack => self.stacks.get(&key).map(to_document),
                     DocKind::Session => self.sessions.get(&key).map(to_document),
                     DocKind::ScalableTarget => self.scalable_targets.get(&key).map(to_document),
+                    DocKind::User => self.users.get(&key).map(to_document),
                 };
                 Change {
                     kind: kind.as_str(),
@@ -493,6 +503,7 @@ impl ControlPlane {
         self.sessions.clear();
         self.instances.clear();
         self.scalable_targets.clear();
+        self.users.clear();
         self.outbox.clear();
         self.dirty.clear();
         for (kind, document) in documents {
@@ -520,6 +531,10 @@ impl ControlPlane {
                 DocKind::ScalableTarget => {
                     let target: ScalableTarget = from_document(kind, document)?;
                     self.scalable_targets.insert(target.fleet.clone(), target);
+                }
+                DocKind::User => {
+                    let user: User = from_document(kind, document)?;
+                    self.users.insert(user.user_name.clone(), user);
                 }
             }
         }

@@ -32,6 +32,10 @@ pub enum EndReason {
     InstanceExited,
     FleetStopped,
     ServerRestart,
+    /// DisableUser.
+    UserDisabled,
+    /// DeleteUser.
+    UserDeleted,
 }
 
 impl EndReason {
@@ -45,6 +49,8 @@ impl EndReason {
             Self::InstanceExited => "instance_exited",
             Self::FleetStopped => "fleet_stopped",
             Self::ServerRestart => "server_restart",
+            Self::UserDisabled => "user_disabled",
+            Self::UserDeleted => "user_deleted",
         }
     }
 
@@ -58,6 +64,8 @@ impl EndReason {
             Self::InstanceExited => "the instance stopped",
             Self::FleetStopped => "the fleet was stopped",
             Self::ServerRestart => "the instance stopped (server restart)",
+            Self::UserDisabled => "your account was disabled by an administrator",
+            Self::UserDeleted => "your account was deleted by an administrator",
         }
     }
 }
@@ -184,6 +192,13 @@ pub struct StreamingGrant {
     pub application_id: Option<String>,
     pub session_context: Option<String>,
     pub expires: Timestamp,
+    /// API for CreateStreamingURL's; USERPOOL for the portal's.
+    #[serde(default = "api_user")]
+    pub authentication_type: AuthenticationType,
+}
+
+fn api_user() -> AuthenticationType {
+    AuthenticationType::Api
 }
 
 pub const DEFAULT_URL_VALIDITY_SECS: u64 = 60;

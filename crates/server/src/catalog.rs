@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use porthole_agent_api::LaunchRequest as AgentLaunch;
-use porthole_control::LaunchRefused;
+use porthole_control::{Application, Image, LaunchRefused};
 use serde_json::json;
 
 use crate::state::{now, Server};
@@ -29,6 +29,16 @@ pub fn routes() -> Router<Arc<Server>> {
 /// The server path of an app's icon (see the module's documentation).
 pub fn icon_path(image: &str, app: &str) -> String {
     format!("/catalog/icons/{image}/{app}")
+}
+
+/// Where a browser gets an app's icon: a path of our own where we have the
+/// file (the stored IconURL names the address the server had when the image
+/// was made), else the IconURL it was given.
+pub fn icon_url(image: &Image, app: &Application) -> Option<String> {
+    match &app.icon_path {
+        Some(_) => Some(icon_path(&image.name, &app.name)),
+        None => app.icon_url.clone(),
+    }
 }
 
 /// Why an app was not started in a session.
@@ -91,7 +101,6 @@ pub async fn start_app(server: &Server, session_id: &str, app: &str) -> Result<(
     Ok(())
 }
 
-/// The live session a grant opens (or has opened), if any.
 fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
     (status, Json(json!({ "message": message.to_string() }))).into_response()
 }
@@ -112,12 +121,7 @@ async fn catalog(State(server): State<Arc<Server>>, Path(token): Path<String>) -
         .iter()
         .filter(|a| a.enabled)
         .map(|a| {
-            // A path of our own where we have the file: the stored IconURL names
-            // the address the server had when the image was made.
-            let icon_url = match &a.icon_path {
-                Some(_) => Some(icon_path(&image.name, &a.name)),
-                None => a.icon_url.clone(),
-            };
+            let icon_url = icon_url(image, a);
             json!({ "name": a.name, "displayName": a.display_name, "iconUrl": icon_url })
         })
         .collect();

@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
-use porthole_control::{ControlPlane, Effect, LaunchSpec};
+use porthole_control::{ControlPlane, Effect, LaunchSpec, Mail};
 
 use crate::instances::Ended;
 use crate::state::{now, Server};
+use crate::{mail, passwords};
 
 impl Server {
     /// Carries out effects in order, then wakes those waiting on the plane.
@@ -57,7 +58,37 @@ impl Server {
                 .signals
                 .disconnect(&session_id, reason.message(), resume),
             Effect::WarnSession { session_id, notice } => self.signals.warn(&session_id, notice),
+            Effect::MailUser { user_name, mail } => {
+                if let Err(err) = self.mail_user(&user_name, mail).await {
+                    tracing::error!("the message to {user_name} was not written: {err:#}");
+                }
+            }
         }
+    }
+
+    /// Writes a user's message; a welcome message gets a new temporary
+    /// password, whose hash the plane keeps (it is saved before the message
+    /// goes out, so no message names a password that does not work).
+    async fn mail_user(&self, user_name: &str, mail: Mail) -> anyhow::Result<()> {
+        let portal = format!("{}/", self.base_url);
+        let message = match mail {
+            Mail::Welcome => {
+                let password = passwords::temporary_password();
+                let hashed = password.clone();
+                let hash = tokio::task::spawn_blocking(move || passwords::hash(&hashed)).await??;
+                let first_name = {
+                    let mut cp = self.plane.lock().await;
+                    cp.set_temporary_password(user_name, hash, now())?;
+                    cp.user(user_name)?.first_name.clone()
+                };
+                self.plane.persist().await?;
+                mail::welcome(user_name, first_name.as_deref(), &portal, &password)
+            }
+            Mail::StackAssigned { stack } => mail::stack_assigned(user_name, &stack, &portal),
+        };
+        let path = self.outbox.deliver(&message)?;
+        tracing::info!("message to {user_name} written to {}", path.display());
+        Ok(())
     }
 
     /// Applies an observation to the plane, persists, and carries out its effects.

@@ -31,7 +31,6 @@ const INPUT_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 pub fn routes() -> Router<Arc<Server>> {
     let preparing = Arc::new(Preparing::default());
     Router::new()
-        .route("/", get(|| async { Html(LANDING) }))
         .route("/session/{token}/", get(page))
         .route("/session/{token}/ws", get(upgrade))
         .route("/session/{token}/end", post(end))
@@ -44,8 +43,6 @@ pub fn routes() -> Router<Arc<Server>> {
         )
         .layer(Extension(preparing))
 }
-
-const LANDING: &str = "<!doctype html><title>Porthole</title><p>Porthole is running. Open a streaming URL to start a session.</p>";
 
 async fn page(
     State(server): State<Arc<Server>>,

@@ -17,8 +17,11 @@ mod defaults;
 mod effects;
 mod gateway;
 mod instances;
+mod mail;
 mod metrics;
+mod passwords;
 mod plane;
+mod portal;
 mod sessions;
 mod state;
 mod tls;
@@ -116,6 +119,7 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
         credentials,
         token_key,
         instances,
+        mail::Outbox::new(&config.data_dir),
         base_url.clone(),
     ));
     // Sessions ended by the restart are recorded like any other.
@@ -143,6 +147,7 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
             post(admin::handle),
         )
         .route("/metrics", get(metrics::handle))
+        .merge(portal::routes())
         .merge(gateway::routes())
         .with_state(server.clone());
     let ticker = tokio::spawn(tick_forever(server.clone()));
@@ -154,7 +159,12 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
             let listener = listener.tap_io(|tcp| {
                 let _ = tcp.set_nodelay(true);
             });
-            if let Err(err) = axum::serve(listener, router).await {
+            if let Err(err) = axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            {
                 tracing::error!("the HTTP server stopped: {err}");
             }
         }),

@@ -10,6 +10,7 @@ use porthole_control::Timestamp;
 
 use crate::credentials::Credentials;
 use crate::instances::Instances;
+use crate::mail::Outbox;
 use crate::plane::Plane;
 use crate::sessions::{SessionApps, SessionSignals};
 use crate::tokens::TokenKey;
@@ -19,6 +20,8 @@ pub(crate) struct Server {
     pub(crate) credentials: Credentials,
     pub(crate) tokens: TokenKey,
     pub(crate) instances: Instances,
+    /// Where messages to users go.
+    pub(crate) outbox: Outbox,
     /// Per live session: what its connected browsers must be told.
     pub(crate) signals: SessionSignals,
     /// Apps started in each session (the URL's and the catalog's).
@@ -34,6 +37,7 @@ impl Server {
         credentials: Credentials,
         tokens: TokenKey,
         instances: Instances,
+        outbox: Outbox,
         base_url: String,
     ) -> Self {
         Self {
@@ -41,6 +45,7 @@ impl Server {
             credentials,
             tokens,
             instances,
+            outbox,
             signals: SessionSignals::default(),
             session_apps: SessionApps::default(),
             stopping: AtomicBool::new(false),

@@ -87,7 +87,12 @@ pub async fn serve(listener: TcpListener, router: Router, config: Arc<rustls::Se
         };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
-        let service = TowerToHyperService::new(router.clone());
+        // What ConnectInfo<SocketAddr> reads, as axum::serve provides it.
+        let service = TowerToHyperService::new(
+            router
+                .clone()
+                .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
+        );
         tokio::spawn(async move {
             let tls = match acceptor.accept(tcp).await {
                 Ok(tls) => tls,

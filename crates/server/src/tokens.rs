@@ -85,6 +85,7 @@ mod tests {
             application_id: Some("xterm".into()),
             session_context: None,
             expires: Timestamp::from_secs(expires),
+            authentication_type: porthole_control::session::AuthenticationType::Api,
         }
     }
 

@@ -71,6 +71,7 @@ impl ControlPlane {
             application_id: application_id.map(str::to_owned),
             session_context: session_context.map(str::to_owned),
             expires: now.plus_secs(validity),
+            authentication_type: AuthenticationType::Api,
         })
     }
 
@@ -81,7 +82,7 @@ impl ControlPlane {
                 && s.user_id == grant.user_id
                 && s.stack == grant.stack
                 && s.fleet == grant.fleet
-                && s.authentication_type == AuthenticationType::Api
+                && s.authentication_type == grant.authentication_type
         })
     }
 
@@ -98,6 +99,10 @@ impl ControlPlane {
             return Err(DomainError::not_permitted("The streaming URL has expired."));
         }
         self.check_streamable(&grant.stack, &grant.fleet)?;
+        if grant.authentication_type == AuthenticationType::Userpool {
+            // Checked again at every open: the user may be disabled since.
+            self.check_user_may_stream(&grant.user_id, &grant.stack)?;
+        }
         if let Some(existing) = self.live_session(grant) {
             return Ok((existing.clone(), self.take_effects()));
         }
@@ -137,7 +142,7 @@ impl ControlPlane {
             connections: 0,
             start_time: now,
             max_expiration_time: now.plus_secs(fleet.max_user_duration_secs),
-            authentication_type: AuthenticationType::Api,
+            authentication_type: grant.authentication_type,
             last_input_time: now,
             disconnected_since: Some(now),
             application_id: grant.application_id.clone(),

@@ -1,0 +1,196 @@
+//! The portal's sign-in state: who is signed in (by cookie token), their
+//! CSRF token, and how many wrong passwords each user and each client
+//! address gave lately. In memory: a restart signs everyone out, which
+//! costs a sign-in and loses no data. Time is a parameter, for the tests.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use crate::credentials::random_bytes;
+
+/// A signed-in browser lasts this long (AppStream's portal: a working day).
+pub(crate) const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
+/// Wrong passwords count for this long.
+pub(crate) const ATTEMPT_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// This many wrong passwords for one user lock that user's sign-in.
+pub(crate) const MAX_FAILURES_PER_USER: usize = 20;
+/// This many from one address lock that address (a spray over many users).
+pub(crate) const MAX_FAILURES_PER_ADDRESS: usize = 100;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SignedIn {
+    pub(crate) user_name: String,
+    /// Every state-changing form carries it back.
+    pub(crate) csrf: String,
+    /// Signed in with the welcome message's password: choose one first.
+    pub(crate) must_change_password: bool,
+    expires: Instant,
+}
+
+#[derive(Default)]
+pub(crate) struct Guard {
+    sessions: HashMap<String, SignedIn>,
+    user_failures: HashMap<String, Vec<Instant>>,
+    address_failures: HashMap<IpAddr, Vec<Instant>>,
+}
+
+/// Sign-in refused before the password is checked.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Locked {
+    /// Until the oldest counted failure leaves the window.
+    For(Duration),
+}
+
+fn token() -> String {
+    hex::encode(random_bytes(32))
+}
+
+impl Guard {
+    /// Whether `user_name` may try a password from `address` now.
+    pub(crate) fn check(
+        &mut self,
+        user_name: &str,
+        address: IpAddr,
+        now: Instant,
+    ) -> Result<(), Locked> {
+        let by_user = recent(
+            self.user_failures.entry(user_name.to_owned()).or_default(),
+            now,
+        );
+        let by_address = recent(self.address_failures.entry(address).or_default(), now);
+        let wait = [
+            (by_user, MAX_FAILURES_PER_USER),
+            (by_address, MAX_FAILURES_PER_ADDRESS),
+        ]
+        .into_iter()
+        .filter(|(failures, max)| failures.len() >= *max)
+        .filter_map(|(failures, _)| failures.first())
+        .map(|oldest| (*oldest + ATTEMPT_WINDOW).saturating_duration_since(now))
+        .max();
+        match wait {
+            Some(wait) => Err(Locked::For(wait)),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn failed(&mut self, user_name: &str, address: IpAddr, now: Instant) {
+        self.user_failures
+            .entry(user_name.to_owned())
+            .or_default()
+            .push(now);
+        self.address_failures.entry(address).or_default().push(now);
+    }
+
+    /// A correct password: the user's failures are forgotten and a new
+    /// session starts (the cookie token changes at every sign-in).
+    pub(crate) fn signed_in(
+        &mut self,
+        user_name: &str,
+        must_change_password: bool,
+        now: Instant,
+    ) -> (String, SignedIn) {
+        self.user_failures.remove(user_name);
+        self.sessions.retain(|_, s| s.expires > now);
+        let session = SignedIn {
+            user_name: user_name.to_owned(),
+            csrf: token(),
+            must_change_password,
+            expires: now + SESSION_LIFETIME,
+        };
+        let cookie = token();
+        self.sessions.insert(cookie.clone(), session.clone());
+        (cookie, session)
+    }
+
+    pub(crate) fn session(&self, cookie: &str, now: Instant) -> Option<&SignedIn> {
+        self.sessions.get(cookie).filter(|s| s.expires > now)
+    }
+
+    pub(crate) fn sign_out(&mut self, cookie: &str) {
+        self.sessions.remove(cookie);
+    }
+
+    /// Ends every browser session of the user (their password changed, or
+    /// they were disabled or deleted).
+    pub(crate) fn sign_out_user(&mut self, user_name: &str) {
+        self.sessions.retain(|_, s| s.user_name != user_name);
+    }
+}
+
+/// The failures still inside the window, oldest first.
+fn recent(failures: &mut Vec<Instant>, now: Instant) -> &[Instant] {
+    failures.retain(|at| now.saturating_duration_since(*at) < ATTEMPT_WINDOW);
+    failures
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ANA: &str = "ana@example.com";
+    const BEA: &str = "bea@example.com";
+
+    fn address(last: u8) -> IpAddr {
+        IpAddr::from([127, 0, 0, last])
+    }
+
+    #[test]
+    fn twenty_wrong_passwords_lock_that_user_only_until_the_window_passes() {
+        let mut guard = Guard::default();
+        let start = Instant::now();
+        for i in 0..MAX_FAILURES_PER_USER {
+            assert_eq!(guard.check(ANA, address(1), start), Ok(()), "attempt {i}");
+            guard.failed(ANA, address(1), start);
+        }
+        let later = start + Duration::from_secs(60);
+        assert_eq!(
+            guard.check(ANA, address(2), later),
+            Err(Locked::For(ATTEMPT_WINDOW - Duration::from_secs(60))),
+            "from any address"
+        );
+        assert_eq!(
+            guard.check(BEA, address(1), later),
+            Ok(()),
+            "others may sign in"
+        );
+        assert_eq!(guard.check(ANA, address(1), start + ATTEMPT_WINDOW), Ok(()));
+    }
+
+    #[test]
+    fn one_address_spraying_many_users_is_locked() {
+        let mut guard = Guard::default();
+        let now = Instant::now();
+        for i in 0..MAX_FAILURES_PER_ADDRESS {
+            guard.failed(&format!("user{i}@example.com"), address(9), now);
+        }
+        assert!(guard.check(ANA, address(9), now).is_err());
+        assert_eq!(guard.check(ANA, address(8), now), Ok(()));
+    }
+
+    #[test]
+    fn sign_in_rotates_the_token_and_forgets_failures() {
+        let mut guard = Guard::default();
+        let now = Instant::now();
+        for _ in 0..MAX_FAILURES_PER_USER - 1 {
+            guard.failed(ANA, address(1), now);
+        }
+        let (first, _) = guard.signed_in(ANA, true, now);
+        let (second, session) = guard.signed_in(ANA, false, now);
+        assert_ne!(first, second);
+        assert!(!session.must_change_password);
+        guard.failed(ANA, address(1), now);
+        assert_eq!(
+            guard.check(ANA, address(1), now),
+            Ok(()),
+            "failures were reset"
+        );
+        assert!(guard.session(&second, now).is_some());
+        assert!(
+            guard.session(&second, now + SESSION_LIFETIME).is_none(),
+            "expired"
+        );
+        guard.sign_out_user(ANA);
+        assert!(guard.session(&first, now).is_none() && guard.session(&second, now).is_none());
+    }
+}

@@ -1,0 +1,477 @@
+//! The user portal at `/`: user-pool users sign in with their email and
+//! password (first with the welcome message's temporary one, then one they
+//! choose), see the apps of the stacks assigned to them, and launch one
+//! into a session. Every check is made here on the server (and again by the
+//! plane when the session opens), not only by what the page shows.
+//!
+//! Cookies are HttpOnly, SameSite=Lax, Secure when served over TLS; the
+//! session cookie changes at every sign-in; every form that changes state
+//! carries a CSRF token (the session's, or before sign-in a double-submit
+//! cookie's).
+
+mod guard;
+mod pages;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Form, Router};
+use porthole_control::session::AuthenticationType;
+use porthole_control::{ControlPlane, EndReason, ErrorKind};
+use serde::Deserialize;
+
+use crate::catalog;
+use crate::credentials::random_bytes;
+use crate::passwords;
+use crate::state::{now, Server};
+use guard::{Guard, Locked, SignedIn, SESSION_LIFETIME};
+use pages::{CatalogApp, CatalogStack};
+
+const SESSION_COOKIE: &str = "porthole_portal";
+const CSRF_COOKIE: &str = "porthole_csrf";
+/// A launch without capacity is retried after this many seconds.
+const RETRY_SECS: u32 = 10;
+
+pub(crate) fn routes() -> Router<Arc<Server>> {
+    let guard = Arc::new(Mutex::new(Guard::default()));
+    Router::new()
+        .route("/", get(home))
+        .route("/portal/sign-in", post(sign_in))
+        .route("/portal/password", get(password_page).post(set_password))
+        .route("/portal/sign-out", post(sign_out))
+        .route("/portal/launch", post(launch))
+        .route("/portal/end", post(end))
+        .layer(Extension(guard))
+}
+
+type SharedGuard = Arc<Mutex<Guard>>;
+
+fn lock(guard: &SharedGuard) -> std::sync::MutexGuard<'_, Guard> {
+    guard
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+fn set_cookie(server: &Server, name: &str, value: &str, max_age_secs: u64) -> HeaderValue {
+    let secure = if server.base_url.starts_with("https:") {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
+    ))
+    .expect("cookie values are hex")
+}
+
+fn see_other(location: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(LOCATION, location.to_owned())]).into_response()
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    (status, Html(body)).into_response()
+}
+
+/// The signed-in user of this request, if their account still lets them in
+/// (a disabled or deleted user is signed out everywhere at their next request).
+async fn current(server: &Server, guard: &SharedGuard, headers: &HeaderMap) -> Option<SignedIn> {
+    let token = cookie(headers, SESSION_COOKIE)?;
+    let session = lock(guard).session(token, Instant::now()).cloned()?;
+    let allowed = server
+        .plane
+        .lock()
+        .await
+        .user(&session.user_name)
+        .is_ok_and(|u| u.enabled);
+    if !allowed {
+        lock(guard).sign_out_user(&session.user_name);
+        return None;
+    }
+    Some(session)
+}
+
+/// The sign-in page, with a fresh double-submit CSRF cookie.
+fn sign_in_page(server: &Server, status: StatusCode, error: Option<&str>, email: &str) -> Response {
+    let csrf = hex::encode(random_bytes(16));
+    let mut response = html(status, pages::sign_in(&csrf, error, email));
+    response
+        .headers_mut()
+        .append(SET_COOKIE, set_cookie(server, CSRF_COOKIE, &csrf, 3600));
+    response
+}
+
+async fn home(
+    State(server): State<Arc<Server>>,
+    Extension(guard): Extension<SharedGuard>,
+    headers: HeaderMap,
+) -> Response {
+    match current(&server, &guard, &headers).await {
+        Some(s) if s.must_change_password => see_other("/portal/password"),
+        Some(s) => {
+            let stacks = user_catalog(&*server.plane.lock().await, &s.user_name);
+            html(
+                StatusCode::OK,
+                pages::catalog(&s.user_name, &s.csrf, &stacks),
+            )
+        }
+        None => sign_in_page(&server, StatusCode::OK, None, ""),
+    }
+}
+
+/// The apps of each stack assigned to the user, as the portal lists them.
+fn user_catalog(cp: &ControlPlane, user_name: &str) -> Vec<CatalogStack> {
+    let Ok(user) = cp.user(user_name) else {
+        return Vec::new();
+    };
+    user.stacks
+        .iter()
+        .filter_map(|name| cp.stack(name).ok())
+        .map(|stack| {
+            let image = stack
+                .fleet
+                .as_deref()
+                .and_then(|f| cp.fleet(f).ok())
+                .and_then(|f| cp.image(&f.image_name).ok());
+            let apps = image.map_or(Vec::new(), |image| {
+                image
+                    .applications
+                    .iter()
+                    .filter(|a| a.enabled)
+                    .map(|a| CatalogApp {
+                        name: a.name.clone(),
+                        display_name: a.display_name.clone(),
+                        icon_url: catalog::icon_url(image, a),
+                    })
+                    .collect()
+            });
+            CatalogStack {
+                name: stack.name.clone(),
+                display_name: stack
+                    .display_name
+                    .clone()
+                    .unwrap_or_else(|| stack.name.clone()),
+                running_session: live_session_id(cp, user_name, &stack.name).is_some(),
+                apps,
+            }
+        })
+        .collect()
+}
+
+fn live_session_id(cp: &ControlPlane, user_name: &str, stack: &str) -> Option<String> {
+    cp.sessions()
+        .find(|s| {
+            s.is_live()
+                && s.user_id == user_name
+                && s.stack == stack
+                && s.authentication_type == AuthenticationType::Userpool
+        })
+        .map(|s| s.id.clone())
+}
+
+#[derive(Deserialize)]
+struct SignInForm {
+    csrf: String,
+    email: String,
+    password: String,
+}
+
+/// Verifies against this when there is no such user, so that a wrong email
+/// takes as long as a wrong password.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| passwords::hash("not anyone's password").expect("hashing works"))
+}
+
+enum Matched {
+    Chosen,
+    Temporary,
+}
+
+async fn sign_in(
+    State(server): State<Arc<Server>>,
+    Extension(guard): Extension<SharedGuard>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<SignInForm>,
+) -> Response {
+    if cookie(&headers, CSRF_COOKIE) != Some(form.csrf.as_str()) {
+        return sign_in_page(
+            &server,
+            StatusCode::FORBIDDEN,
+            Some("The sign-in form expired. Please try again."),
+            &form.email,
+        );
+    }
+    if let Err(Locked::For(wait)) = lock(&guard).check(&form.email, peer.ip(), Instant::now()) {
+        let minutes = wait.as_secs().div_ceil(60).max(1);
+        return sign_in_page(
+            &server,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(&format!(
+                "Too many wrong passwords. Try again in {minutes} minute(s)."
+            )),
+            &form.email,
+        );
+    }
+    let account = server.plane.lock().await.user(&form.email).ok().cloned();
+    let at = now();
+    let enabled = account.as_ref().is_some_and(|u| u.enabled);
+    let matched = tokio::task::spawn_blocking(move || {
+        let Some(user) = account else {
+            passwords::verify(&form.password, dummy_hash());
+            return None;
+        };
+        if let Some(chosen) = &user.password_hash {
+            return passwords::verify(&form.password, chosen).then_some(Matched::Chosen);
+        }
+        let temporary = user.temporary_password.filter(|t| at < t.expires)?;
+        passwords::verify(&form.password, &temporary.hash).then_some(Matched::Temporary)
+    })
+    .await
+    .unwrap_or(None);
+    let Some(matched) = matched else {
+        lock(&guard).failed(&form.email, peer.ip(), Instant::now());
+        return sign_in_page(
+            &server,
+            StatusCode::UNAUTHORIZED,
+            Some("Wrong email or password."),
+            &form.email,
+        );
+    };
+    if !enabled {
+        return html(
+            StatusCode::FORBIDDEN,
+            pages::notice(
+                "Account disabled",
+                "Your account is disabled. Ask your administrator to enable it.",
+                None,
+            ),
+        );
+    }
+    let (token, _) = lock(&guard).signed_in(
+        &form.email,
+        matches!(matched, Matched::Temporary),
+        Instant::now(),
+    );
+    let mut response = see_other("/");
+    response.headers_mut().append(
+        SET_COOKIE,
+        set_cookie(&server, SESSION_COOKIE, &token, SESSION_LIFETIME.as_secs()),
+    );
+    response
+        .headers_mut()
+        .append(SET_COOKIE, set_cookie(&server, CSRF_COOKIE, "", 0));
+    response
+}
+
+async fn password_page(
+    State(server): State<Arc<Server>>,
+    Extension(guard): Extension<SharedGuard>,
+    headers: HeaderMap,
+) -> Response {
+    match current(&server, &guard, &headers).await {
+        Some(s) => html(
+            StatusCode::OK,
+            pages::new_password(&s.user_name, &s.csrf, None),
+        ),
+        None => see_other("/"),
+    }
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    csrf: String,
+    password: String,
+    confirm: String,
+}
+
+async fn set_password(
+    State(server): State<Arc<Server>>,
+    Extension(guard): Extension<SharedGuard>,
+    headers: HeaderMap,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    let Some(session) = current(&server, &guard, &headers).await else {
+        return see_other("/");
+    };
+    if form.csrf != session.csrf {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    let refused = |message: &str| {
+        html(
+            StatusCode::BAD_REQUEST,
+            pages::new_password(&session.user_name, &session.csrf, Some(message)),
+        )
+    };
+    if let Err(message) = passwords::check_rule(&form.password) {
+        return refused(&message);
+    }
+    if form.password != form.confirm {
+        return refused("The two passwords differ.");
+    }
+    let password = form.password;
+    let Ok(Ok(hash)) = tokio::task::spawn_blocking(move || passwords::hash(&password)).await else {
+        return refused("The password could not be saved; please try again.");
+    };
+    let saved = server
+        .plane
+        .lock()
+        .await
+        .set_password(&session.user_name, hash);
+    if saved.is_err() || server.plane.persist().await.is_err() {
+        return refused("The password could not be saved; please try again.");
+    }
+    // Other browsers signed in with the old password are signed out.
+    let token = {
+        let mut guard = lock(&guard);
+        guard.sign_out_user(&session.user_name);
+        guard.signed_in(&session.user_name, false, Instant::now()).0
+    };
+    let mut response = see_other("/");
+    response.headers_mut().append(
+        SET_COOKIE,
+        set_cookie(&server, SESSION_COOKIE, &token, SESSION_LIFETIME.as_secs()),
+    );
+    response
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn sign_out(
+    State(server): State<Arc<Server>>,
+    Extension(guard): Extension<SharedGuard>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let (Some(session), Some(token)) = (
+        current(&server, &guard, &headers).await,
+        cookie(&headers, SESSION_COOKIE),
+    ) {
+        if session.csrf == form.csrf {
+            lock(&guard).sign_out(token);
+        }
+    }
+    let mut response = see_other("/");
+    response
+        .headers_mut()
+        .append(SET_COOKIE, set_cookie(&server, SESSION_COOKIE, "", 0));
+    response
+}
+
+#[derive(Deserialize)]
+struct LaunchForm {
+    csrf: String,
+    stack: String,
+    app: String,
+}
+
+/// Opens (or returns to) the user's session of the stack with `app`, then
+/// sends the browser to its stream.
+async fn launch(
+    State(server): State<Arc<Server>>,
+    Extension(guard): Extension<SharedGuard>,
+    headers: HeaderMap,
+    Form(form): Form<LaunchForm>,
+) -> Response {
+    let Some(session) = current(&server, &guard, &headers).await else {
+        return see_other("/");
+    };
+    if session.must_change_password {
+        return see_other("/portal/password");
+    }
+    if form.csrf != session.csrf {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    let opened = {
+        let mut cp = server.plane.lock().await;
+        let running = live_session_id(&cp, &session.user_name, &form.stack);
+        cp.user_grant(&session.user_name, &form.stack, Some(&form.app), now())
+            .and_then(|grant| {
+                let (session, effects) = cp.open_session(&grant, now())?;
+                Ok((grant, session.id, running.is_some(), effects))
+            })
+    };
+    server.plane.persist_soon().await;
+    let (grant, session_id, was_running, effects) = match opened {
+        Ok(opened) => opened,
+        Err(err) if err.kind == ErrorKind::ResourceNotAvailable => {
+            let retry = pages::post_form(
+                "/portal/launch",
+                &session.csrf,
+                &[("stack", &form.stack), ("app", &form.app)],
+                r#"<button id="retry-now" type="submit">Try now</button>"#,
+            )
+            .replacen("<form ", r#"<form id="retry" "#, 1);
+            return html(
+                StatusCode::SERVICE_UNAVAILABLE,
+                pages::notice(
+                    "No capacity right now",
+                    &format!("{} All streaming instances are busy.", err.message),
+                    Some((&retry, RETRY_SECS)),
+                ),
+            );
+        }
+        Err(err) => {
+            return html(
+                StatusCode::FORBIDDEN,
+                pages::notice("Cannot open this application", &err.message, None),
+            )
+        }
+    };
+    server.apply(effects).await;
+    // A session that was already running starts the app now; a new one
+    // starts the URL's app when its page connects.
+    if was_running {
+        if let Err(err) = catalog::start_app(&server, &session_id, &form.app).await {
+            tracing::debug!("starting {} in a running session: {err}", form.app);
+        }
+    }
+    see_other(&format!("/session/{}/", server.tokens.sign(&grant)))
+}
+
+#[derive(Deserialize)]
+struct EndForm {
+    csrf: String,
+    stack: String,
+}
+
+async fn end(
+    State(server): State<Arc<Server>>,
+    Extension(guard): Extension<SharedGuard>,
+    headers: HeaderMap,
+    Form(form): Form<EndForm>,
+) -> Response {
+    let Some(session) = current(&server, &guard, &headers).await else {
+        return see_other("/");
+    };
+    if form.csrf != session.csrf {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    let running = live_session_id(&*server.plane.lock().await, &session.user_name, &form.stack);
+    if let Some(id) = running {
+        server
+            .observe(|cp| cp.end_session(&id, EndReason::UserEnded, now()))
+            .await;
+    }
+    see_other("/")
+}
