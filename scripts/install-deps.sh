@@ -45,7 +45,7 @@ fi
 command -v aws >/dev/null || python3 -m pip install --quiet --disable-pip-version-check \
   --root-user-action=ignore awscli==1.45.11
 PYDEPS="${PORTHOLE_TEST_PYDEPS:-/var/tmp/porthole-pydeps}"
-PY_PINS=(boto3==1.44.8 botocore==1.44.8 websocket-client==1.9.2)
+PY_PINS=(boto3==1.44.8 botocore==1.44.8 websocket-client==1.9.2 aiosmtpd==1.4.6)
 if [ "$(cat "$PYDEPS/.pins" 2>/dev/null)" != "${PY_PINS[*]}" ]; then
   rm -rf "$PYDEPS"
   python3 -m pip install --quiet --disable-pip-version-check --no-warn-conflicts --root-user-action=ignore \

@@ -90,10 +90,11 @@ class AwsError(Exception):
 class Server:
     """A running `porthole serve` with its own data directory."""
 
-    def __init__(self, data_dir, database=None, env=None):
+    def __init__(self, data_dir, database=None, env=None, args=()):
         self.data_dir = Path(data_dir)
         self.database = database
         self.extra_env = env or {}
+        self.extra_args = list(args)
         self.proc = None
         self.url = None
         self.welcome_url = None
@@ -107,6 +108,7 @@ class Server:
         args = [str(binary), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(self.data_dir)]
         if self.database:
             args += ["--database", self.database]
+        args += self.extra_args
         env = {k: v for k, v in os.environ.items() if not k.startswith("PORTHOLE_")}
         env.setdefault("RUST_LOG", "info")
         env.update(self.extra_env)

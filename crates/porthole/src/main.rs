@@ -60,6 +60,14 @@ enum Command {
         /// PEM private key of --tls-cert.
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// Send user messages (welcome, stack assigned) through this SMTP
+        /// server: smtp://host:port, smtps://user:password@host:465, ...
+        /// Without it they stay as .eml files in <data-dir>/outbox.
+        #[arg(long)]
+        smtp_url: Option<String>,
+        /// The sender address of user messages.
+        #[arg(long)]
+        mail_from: Option<String>,
     },
     /// Serve one instance's display on a Unix socket (run inside an instance's sandbox).
     Agent {
@@ -157,6 +165,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             tls,
             tls_cert,
             tls_key,
+            smtp_url,
+            mail_from,
         } => {
             let certificate = tls_cert
                 .zip(tls_key)
@@ -168,6 +178,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 runtime_dir,
                 tls,
                 certificate,
+                smtp_url,
+                mail_from,
             };
             runtime()?.block_on(porthole_server::serve(config))?;
             Ok(ExitCode::SUCCESS)

@@ -86,7 +86,7 @@ impl Server {
             }
             Mail::StackAssigned { stack } => mail::stack_assigned(user_name, &stack, &portal),
         };
-        let path = self.outbox.deliver(&message)?;
+        let path = self.mailer.deliver(&message).await?;
         tracing::info!("message to {user_name} written to {}", path.display());
         Ok(())
     }

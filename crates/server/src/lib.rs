@@ -56,6 +56,11 @@ pub struct ServeConfig {
     /// certificate kept in the data directory.
     pub tls: bool,
     pub certificate: Option<CertificateFiles>,
+    /// Send user messages through this SMTP server (`smtp://`, `smtps://`);
+    /// they are always kept in the data directory's outbox first.
+    pub smtp_url: Option<String>,
+    /// The sender of user messages.
+    pub mail_from: Option<String>,
 }
 
 const REGION: &str = "us-east-1";
@@ -119,7 +124,11 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
         credentials,
         token_key,
         instances,
-        mail::Outbox::new(&config.data_dir),
+        mail::Mailer::new(
+            &config.data_dir,
+            config.smtp_url.as_deref(),
+            config.mail_from.as_deref(),
+        )?,
         base_url.clone(),
     ));
     // Sessions ended by the restart are recorded like any other.
@@ -151,6 +160,9 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
         .merge(gateway::routes())
         .with_state(server.clone());
     let ticker = tokio::spawn(tick_forever(server.clone()));
+    if server.mailer.sends_by_smtp() {
+        tokio::spawn(retry_mail_forever(server.clone()));
+    }
     let http = match tls_config {
         Some(tls_config) => tokio::spawn(tls::serve(listener, router, tls_config)),
         None => tokio::spawn(async move {
@@ -201,6 +213,15 @@ async fn stop_signal() -> Result<()> {
         _ = int.recv() => {}
     }
     Ok(())
+}
+
+/// Messages the SMTP server did not take (or left from before a restart).
+async fn retry_mail_forever(server: Arc<Server>) {
+    let mut interval = tokio::time::interval(mail::RETRY_INTERVAL);
+    loop {
+        interval.tick().await;
+        server.mailer.send_pending().await;
+    }
 }
 
 async fn tick_forever(server: Arc<Server>) {

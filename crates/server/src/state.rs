@@ -10,7 +10,7 @@ use porthole_control::Timestamp;
 
 use crate::credentials::Credentials;
 use crate::instances::Instances;
-use crate::mail::Outbox;
+use crate::mail::Mailer;
 use crate::plane::Plane;
 use crate::sessions::{SessionApps, SessionSignals};
 use crate::tokens::TokenKey;
@@ -21,7 +21,7 @@ pub(crate) struct Server {
     pub(crate) tokens: TokenKey,
     pub(crate) instances: Instances,
     /// Where messages to users go.
-    pub(crate) outbox: Outbox,
+    pub(crate) mailer: Mailer,
     /// Per live session: what its connected browsers must be told.
     pub(crate) signals: SessionSignals,
     /// Apps started in each session (the URL's and the catalog's).
@@ -37,7 +37,7 @@ impl Server {
         credentials: Credentials,
         tokens: TokenKey,
         instances: Instances,
-        outbox: Outbox,
+        mailer: Mailer,
         base_url: String,
     ) -> Self {
         Self {
@@ -45,7 +45,7 @@ impl Server {
             credentials,
             tokens,
             instances,
-            outbox,
+            mailer,
             signals: SessionSignals::default(),
             session_apps: SessionApps::default(),
             stopping: AtomicBool::new(false),
