@@ -49,15 +49,19 @@ class Browser:
                             {"csrf": self.csrf(page), "email": user, "password": password})
 
 
-def welcome_password(server, user):
-    """The temporary password of the newest welcome message to `user` in the outbox."""
+def from_outbox(server, user, subject, pattern):
+    """`pattern`'s group in the newest message to `user` with `subject` in the outbox."""
     outbox = server.data_dir / "outbox"
     messages = sorted(outbox.glob("*.eml")) if outbox.exists() else []
     for path in reversed(messages):
         message = email.message_from_bytes(path.read_bytes())
-        if message["To"] == user and message["Subject"] == "Your Porthole account":
-            return re.search(r"Temporary password: (\S+)", message.get_payload()).group(1)
-    raise AssertionError(f"no welcome message to {user} in {outbox}: {messages}")
+        if message["To"] == user and message["Subject"] == subject:
+            return re.search(pattern, message.get_payload()).group(1)
+    raise AssertionError(f"no message '{subject}' to {user} in {outbox}: {messages}")
+
+
+def welcome_password(server, user):
+    return from_outbox(server, user, "Your Porthole account", r"Temporary password: (\S+)")
 
 
 class UserPool(ServerTestCase):
@@ -180,6 +184,47 @@ class UserPool(ServerTestCase):
         status, _, page = Browser(s.url).sign_in(user, "Good-pass-42")
         self.assertEqual(status, 403)
         self.assertIn("Your account is disabled", page)
+
+    def test_a_forgotten_password_is_replaced_with_a_code_from_the_email(self):
+        s = self.server
+        user = "fay@example.com"
+        self.create(user)
+        browser = Browser(s.url)
+        browser.sign_in(user, welcome_password(s, user))
+        _, _, page = browser.request("/portal/password")
+        browser.request("/portal/password", {"csrf": browser.csrf(page), "password": "First-pass-1",
+                                             "confirm": "First-pass-1"})
+
+        other = Browser(s.url)
+        _, _, page = other.request("/portal/forgot")
+        status, _, page = other.request("/portal/forgot", {"csrf": other.csrf(page), "email": user})
+        self.assertEqual(status, 200)
+        self.assertIn("a code is on its way", page)
+        code = from_outbox(s, user, "Your Porthole password reset code", r"Code: (\d{8})")
+        wrong = "00000000" if code != "00000000" else "11111111"
+        form = {"email": user, "password": "Second-pass-2", "confirm": "Second-pass-2"}
+        status, _, page = other.request("/portal/reset", {**form, "csrf": other.csrf(page),
+                                                          "code": wrong})
+        self.assertEqual(status, 401)
+        status, _, _ = other.request("/portal/reset", {**form, "csrf": other.csrf(page),
+                                                       "code": code})
+        self.assertEqual(status, 200)
+        self.assertEqual(Browser(s.url).sign_in(user, "First-pass-1")[0], 401)
+        self.assertEqual(Browser(s.url).sign_in(user, "Second-pass-2")[0], 303)
+        self.assertIn("Sign in", browser.request("/")[2], "the old password's browser is signed out")
+        _, _, page = other.request("/portal/reset")
+        status, _, _ = other.request("/portal/reset", {**form, "csrf": other.csrf(page),
+                                                       "code": code})
+        self.assertEqual(status, 401, "a code works once")
+
+        # An unknown address gets the same answer, and no message.
+        _, _, page = other.request("/portal/forgot")
+        status, _, page = other.request("/portal/forgot", {"csrf": other.csrf(page),
+                                                           "email": "nobody@example.com"})
+        self.assertEqual(status, 200)
+        self.assertIn("a code is on its way", page)
+        with self.assertRaises(AssertionError):
+            from_outbox(s, "nobody@example.com", "Your Porthole password reset code", "(.)")
 
     def test_twenty_wrong_passwords_lock_that_user_only(self):
         s = self.server

@@ -23,6 +23,8 @@ wire_enum!(UserStatus {
 
 /// How long a welcome message's temporary password lets its user in.
 pub const TEMPORARY_PASSWORD_VALIDITY_SECS: u64 = 7 * 24 * 3600;
+/// How long a forgot-password code is good for (AppStream's: 24 hours).
+pub const RESET_CODE_VALIDITY_SECS: u64 = 24 * 3600;
 /// How long a portal launch's grant is valid: the page opens it at once.
 pub const PORTAL_GRANT_SECS: u64 = 60;
 /// BatchAssociateUserStack and BatchDisassociateUserStack take at most this many.
@@ -41,6 +43,9 @@ pub struct User {
     pub password_hash: Option<String>,
     /// The welcome message's password, until it is replaced or expires.
     pub temporary_password: Option<TemporaryPassword>,
+    /// A forgot-password code (hashed), until used or expired.
+    #[serde(default)]
+    pub reset_code: Option<TemporaryPassword>,
     /// Stacks assigned to the user, by name.
     pub stacks: BTreeSet<String>,
 }
@@ -59,6 +64,9 @@ pub enum Mail {
     Welcome,
     /// A stack was assigned (BatchAssociateUserStack's SendEmailNotification).
     StackAssigned { stack: String },
+    /// A one-time code to choose a new password (which the server makes and
+    /// hands back with [`ControlPlane::set_reset_code`]).
+    PasswordReset,
 }
 
 /// Why one association of a batch was not made or removed.
@@ -131,6 +139,7 @@ impl ControlPlane {
             created_time: now,
             password_hash: None,
             temporary_password: None,
+            reset_code: None,
             stacks: BTreeSet::new(),
         };
         self.users.insert(user_name.to_owned(), user);
@@ -175,11 +184,30 @@ impl ControlPlane {
         Ok(())
     }
 
-    /// The user chose a password: the temporary one is void.
+    /// Forgot password: an enabled user is sent a one-time code. Unknown or
+    /// disabled users are not told apart from others (the caller answers
+    /// the same either way), so this never fails.
+    pub fn request_password_reset(&mut self, user_name: &str) {
+        if self.user(user_name).is_ok_and(|u| u.enabled) {
+            self.mail(user_name, Mail::PasswordReset);
+        }
+    }
+
+    /// The server made a forgot-password code: valid 24 hours from `now`.
+    pub fn set_reset_code(&mut self, user_name: &str, hash: String, now: Timestamp) -> Result<()> {
+        self.user_mut(user_name)?.reset_code = Some(TemporaryPassword {
+            hash,
+            expires: now.plus_secs(RESET_CODE_VALIDITY_SECS),
+        });
+        Ok(())
+    }
+
+    /// The user chose a password: the temporary one and any reset code are void.
     pub fn set_password(&mut self, user_name: &str, hash: String) -> Result<()> {
         let user = self.user_mut(user_name)?;
         user.password_hash = Some(hash);
         user.temporary_password = None;
+        user.reset_code = None;
         user.status = UserStatus::Confirmed;
         Ok(())
     }

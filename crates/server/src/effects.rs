@@ -85,6 +85,17 @@ impl Server {
                 mail::welcome(user_name, first_name.as_deref(), &portal, &password)
             }
             Mail::StackAssigned { stack } => mail::stack_assigned(user_name, &stack, &portal),
+            Mail::PasswordReset => {
+                let code = passwords::reset_code();
+                let hashed = code.clone();
+                let hash = tokio::task::spawn_blocking(move || passwords::hash(&hashed)).await??;
+                self.plane
+                    .lock()
+                    .await
+                    .set_reset_code(user_name, hash, now())?;
+                self.plane.persist().await?;
+                mail::password_reset(user_name, &code, &portal)
+            }
         };
         let path = self.mailer.deliver(&message).await?;
         tracing::info!("message to {user_name} written to {}", path.display());

@@ -74,6 +74,19 @@ pub(crate) fn stack_assigned(to: &str, stack: &str, portal: &str) -> Message {
     }
 }
 
+/// A forgot-password code.
+pub(crate) fn password_reset(to: &str, code: &str, portal: &str) -> Message {
+    Message {
+        to: to.to_owned(),
+        subject: "Your Porthole password reset code".to_owned(),
+        body: format!(
+            "Hello,\n\nSomeone (we hope you) asked to reset your Porthole password.\n\n\
+             Code: {code}\n\nEnter it at {portal}portal/reset within 24 hours. \
+             If it was not you, ignore this message: your password stays as it is.\n"
+        ),
+    }
+}
+
 pub(crate) struct Mailer {
     dir: PathBuf,
     from: Address,

@@ -52,6 +52,21 @@ pub(crate) fn temporary_password() -> String {
         .collect()
 }
 
+/// A forgot-password code: 8 digits, easy to type from another device.
+pub(crate) fn reset_code() -> String {
+    let mut code = String::new();
+    while code.len() < 8 {
+        // Bytes of 250 and above are skipped: each digit stays equally likely.
+        let digits = random_bytes(16).into_iter().filter(|b| *b < 250);
+        code.extend(
+            digits
+                .map(|b| char::from(b'0' + b % 10))
+                .take(8 - code.len()),
+        );
+    }
+    code
+}
+
 /// The rule for a password a user chooses (AppStream's user pool rule):
 /// at least 8 characters, with upper and lower case letters, a digit and a
 /// symbol. The error says what is missing.

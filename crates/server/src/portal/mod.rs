@@ -45,6 +45,8 @@ pub(crate) fn routes() -> Router<Arc<Server>> {
         .route("/portal/sign-in", post(sign_in))
         .route("/portal/password", get(password_page).post(set_password))
         .route("/portal/sign-out", post(sign_out))
+        .route("/portal/forgot", get(forgot_page).post(forgot))
+        .route("/portal/reset", get(reset_page).post(reset))
         .route("/portal/launch", post(launch))
         .route("/portal/end", post(end))
         .layer(Extension(guard))
@@ -107,14 +109,28 @@ async fn current(server: &Server, guard: &SharedGuard, headers: &HeaderMap) -> O
     Some(session)
 }
 
-/// The sign-in page, with a fresh double-submit CSRF cookie.
-fn sign_in_page(server: &Server, status: StatusCode, error: Option<&str>, email: &str) -> Response {
+/// A page with a form used before sign-in, and its fresh double-submit
+/// CSRF cookie.
+fn with_csrf_cookie(
+    server: &Server,
+    status: StatusCode,
+    render: impl FnOnce(&str) -> String,
+) -> Response {
     let csrf = hex::encode(random_bytes(16));
-    let mut response = html(status, pages::sign_in(&csrf, error, email));
+    let mut response = html(status, render(&csrf));
     response
         .headers_mut()
         .append(SET_COOKIE, set_cookie(server, CSRF_COOKIE, &csrf, 3600));
     response
+}
+
+/// A form posted before sign-in carries the token of its cookie.
+fn csrf_cookie_matches(headers: &HeaderMap, csrf: &str) -> bool {
+    cookie(headers, CSRF_COOKIE).is_some_and(|c| !c.is_empty() && c == csrf)
+}
+
+fn sign_in_page(server: &Server, status: StatusCode, error: Option<&str>, email: &str) -> Response {
+    with_csrf_cookie(server, status, |csrf| pages::sign_in(csrf, error, email))
 }
 
 async fn home(
@@ -211,7 +227,7 @@ async fn sign_in(
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Response {
-    if cookie(&headers, CSRF_COOKIE) != Some(form.csrf.as_str()) {
+    if !csrf_cookie_matches(&headers, &form.csrf) {
         return sign_in_page(
             &server,
             StatusCode::FORBIDDEN,
@@ -474,4 +490,125 @@ async fn end(
             .await;
     }
     see_other("/")
+}
+
+async fn forgot_page(State(server): State<Arc<Server>>) -> Response {
+    with_csrf_cookie(&server, StatusCode::OK, pages::forgot)
+}
+
+#[derive(Deserialize)]
+struct ForgotForm {
+    csrf: String,
+    email: String,
+}
+
+/// Sends a code if the account exists, and says the same either way.
+async fn forgot(
+    State(server): State<Arc<Server>>,
+    headers: HeaderMap,
+    Form(form): Form<ForgotForm>,
+) -> Response {
+    if !csrf_cookie_matches(&headers, &form.csrf) {
+        return with_csrf_cookie(&server, StatusCode::FORBIDDEN, pages::forgot);
+    }
+    let effects = {
+        let mut cp = server.plane.lock().await;
+        cp.request_password_reset(&form.email);
+        cp.take_effects()
+    };
+    server.apply(effects).await;
+    let info = format!(
+        "If {} has an account, a code is on its way there.",
+        form.email
+    );
+    with_csrf_cookie(&server, StatusCode::OK, |csrf| {
+        pages::reset(csrf, &form.email, Some(&info), None)
+    })
+}
+
+async fn reset_page(State(server): State<Arc<Server>>) -> Response {
+    with_csrf_cookie(&server, StatusCode::OK, |csrf| {
+        pages::reset(csrf, "", None, None)
+    })
+}
+
+#[derive(Deserialize)]
+struct ResetForm {
+    csrf: String,
+    email: String,
+    code: String,
+    password: String,
+    confirm: String,
+}
+
+async fn reset(
+    State(server): State<Arc<Server>>,
+    Extension(guard): Extension<SharedGuard>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<ResetForm>,
+) -> Response {
+    let refused = |status: StatusCode, error: &str| {
+        with_csrf_cookie(&server, status, |csrf| {
+            pages::reset(csrf, &form.email, None, Some(error))
+        })
+    };
+    if !csrf_cookie_matches(&headers, &form.csrf) {
+        return refused(StatusCode::FORBIDDEN, "The form expired. Please try again.");
+    }
+    // Codes are guessed like passwords: the same limits apply.
+    if let Err(Locked::For(wait)) = lock(&guard).check(&form.email, peer.ip(), Instant::now()) {
+        let minutes = wait.as_secs().div_ceil(60).max(1);
+        return refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("Too many wrong codes. Try again in {minutes} minute(s)."),
+        );
+    }
+    if let Err(message) = passwords::check_rule(&form.password) {
+        return refused(StatusCode::BAD_REQUEST, &message);
+    }
+    if form.password != form.confirm {
+        return refused(StatusCode::BAD_REQUEST, "The two passwords differ.");
+    }
+    let code = server
+        .plane
+        .lock()
+        .await
+        .user(&form.email)
+        .ok()
+        .filter(|u| u.enabled)
+        .and_then(|u| u.reset_code.clone())
+        .filter(|c| now() < c.expires);
+    let (entered, password) = (form.code.trim().to_owned(), form.password.clone());
+    let hashed = tokio::task::spawn_blocking(move || {
+        let valid = code.is_some_and(|c| passwords::verify(&entered, &c.hash));
+        valid.then(|| passwords::hash(&password)).transpose()
+    })
+    .await;
+    let hash = match hashed {
+        Ok(Ok(Some(hash))) => hash,
+        Ok(Ok(None)) => {
+            lock(&guard).failed(&form.email, peer.ip(), Instant::now());
+            return refused(
+                StatusCode::UNAUTHORIZED,
+                "The code is wrong or has expired.",
+            );
+        }
+        _ => {
+            return refused(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The password could not be saved; please try again.",
+            )
+        }
+    };
+    let saved = server.plane.lock().await.set_password(&form.email, hash);
+    if saved.is_err() || server.plane.persist().await.is_err() {
+        return refused(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The password could not be saved; please try again.",
+        );
+    }
+    // Browsers signed in with the old password are signed out.
+    lock(&guard).sign_out_user(&form.email);
+    sign_in_page(&server, StatusCode::OK, None, &form.email)
 }

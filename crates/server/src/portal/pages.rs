@@ -32,7 +32,7 @@ main { max-width: 60rem; margin: 2rem auto; padding: 0 1rem; }
 h1 { font-size: 1.5rem; margin: 0 0 1rem; }
 h2 { font-size: 1.2rem; margin: 1.5rem 0 .75rem; }
 label { display: block; margin: .75rem 0 .25rem; font-weight: 600; }
-input[type=email], input[type=password] { width: 100%; padding: .6rem .7rem; font: inherit; border: 1px solid var(--muted); border-radius: .4rem; background: transparent; color: inherit; }
+input[type=email], input[type=password], input[inputmode] { width: 100%; padding: .6rem .7rem; font: inherit; border: 1px solid var(--muted); border-radius: .4rem; background: transparent; color: inherit; }
 button { font: inherit; cursor: pointer; border-radius: .4rem; padding: .55rem 1rem; border: 1px solid var(--accent); background: var(--accent); color: #fff; }
 button.quiet { background: transparent; color: var(--accent); }
 button:focus-visible, input:focus-visible, a:focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
@@ -85,7 +85,55 @@ pub(crate) fn sign_in(csrf: &str, error: Option<&str>, email: &str) -> String {
 <input type="hidden" name="csrf" value="{csrf}">
 <label for="email">Email</label><input id="email" name="email" type="email" autocomplete="username" required value="{email}" autofocus>
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
-<button class="wide" type="submit">Sign in</button></form></div>"#,
+<button class="wide" type="submit">Sign in</button></form>
+<p><a href="/portal/forgot">Forgot your password?</a></p></div>"#,
+            csrf = escape(csrf),
+            email = escape(email),
+        ),
+    )
+}
+
+fn alert(error: Option<&str>) -> String {
+    error.map_or(String::new(), |e| {
+        format!(r#"<p class="error" role="alert">{}</p>"#, escape(e))
+    })
+}
+
+/// Forgot password: the email to send a code to.
+pub(crate) fn forgot(csrf: &str) -> String {
+    page(
+        "Forgot password",
+        None,
+        &format!(
+            r#"<div class="card narrow"><h1>Forgot your password?</h1>
+<p class="muted">We send a code to your email address; it works for 24 hours.</p>
+<form method="post" action="/portal/forgot">
+<input type="hidden" name="csrf" value="{csrf}">
+<label for="email">Email</label><input id="email" name="email" type="email" autocomplete="username" required autofocus>
+<button class="wide" type="submit">Send a code</button></form></div>"#,
+            csrf = escape(csrf),
+        ),
+    )
+}
+
+/// Entering the code and a new password.
+pub(crate) fn reset(csrf: &str, email: &str, info: Option<&str>, error: Option<&str>) -> String {
+    let info = info.map_or(String::new(), |i| {
+        format!(r#"<p role="status">{}</p>"#, escape(i))
+    });
+    page(
+        "Reset password",
+        None,
+        &format!(
+            r#"<div class="card narrow"><h1>Choose a new password</h1>{info}{error}
+<form method="post" action="/portal/reset">
+<input type="hidden" name="csrf" value="{csrf}">
+<label for="email">Email</label><input id="email" name="email" type="email" autocomplete="username" required value="{email}">
+<label for="code">Code from the email</label><input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required>
+<label for="password">New password</label><input id="password" name="password" type="password" autocomplete="new-password" required>
+<label for="confirm">Repeat it</label><input id="confirm" name="confirm" type="password" autocomplete="new-password" required>
+<button class="wide" type="submit">Save the password</button></form></div>"#,
+            error = alert(error),
             csrf = escape(csrf),
             email = escape(email),
         ),
