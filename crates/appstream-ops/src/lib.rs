@@ -27,6 +27,7 @@ macro_rules! op {
     };
 }
 
+mod entitlements;
 mod fleets;
 mod images;
 mod input;
@@ -88,6 +89,7 @@ pub const APPSTREAM: Service = Service {
         sessions::OPERATIONS,
         tags::OPERATIONS,
         users::OPERATIONS,
+        entitlements::OPERATIONS,
     ],
     unsupported: |operation| {
         DomainError::not_permitted(format!(

@@ -15,6 +15,8 @@ pub enum ErrorKind {
     ResourceNotAvailable,
     InvalidAccountStatus,
     Validation,
+    EntitlementAlreadyExists,
+    EntitlementNotFound,
     /// Application Auto Scaling's "no such scalable target or policy".
     ObjectNotFound,
     /// Application Auto Scaling's "that NextToken is not one of mine".
@@ -36,6 +38,8 @@ impl ErrorKind {
             Self::ResourceNotAvailable => "ResourceNotAvailableException",
             Self::InvalidAccountStatus => "InvalidAccountStatusException",
             Self::Validation => "ValidationException",
+            Self::EntitlementAlreadyExists => "EntitlementAlreadyExistsException",
+            Self::EntitlementNotFound => "EntitlementNotFoundException",
             Self::ObjectNotFound => "ObjectNotFoundException",
             Self::InvalidNextToken => "InvalidNextTokenException",
         }

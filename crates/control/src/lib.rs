@@ -17,6 +17,7 @@ mod app_launch;
 pub mod arn;
 pub mod autoscaling;
 pub mod desktop_entry;
+pub mod entitlement;
 pub mod error;
 pub mod fleet;
 pub mod image;

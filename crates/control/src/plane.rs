@@ -2,6 +2,7 @@
 //! dirty set that feeds persistence.
 
 use crate::arn::{Config, ResourceType};
+use crate::entitlement::Entitlement;
 use crate::error::{DomainError, ErrorKind, Result};
 use crate::fleet::{Fleet, FleetState};
 use crate::image::{Image, Visibility};
@@ -56,16 +57,19 @@ pub(crate) enum DocKind {
     ScalableTarget,
     /// A user-pool user, keyed by user name.
     User,
+    /// An entitlement, keyed by `stack/name`.
+    Entitlement,
 }
 
 impl DocKind {
-    const ALL: [DocKind; 6] = [
+    const ALL: [DocKind; 7] = [
         Self::Image,
         Self::Fleet,
         Self::Stack,
         Self::Session,
         Self::ScalableTarget,
         Self::User,
+        Self::Entitlement,
     ];
 
     pub(crate) const fn as_str(self) -> &'static str {
@@ -76,6 +80,7 @@ impl DocKind {
             Self::Session => "session",
             Self::ScalableTarget => "scalable-target",
             Self::User => "user",
+            Self::Entitlement => "entitlement",
         }
     }
 }
@@ -100,6 +105,8 @@ pub struct ControlPlane {
     pub(crate) scalable_targets: BTreeMap<String, ScalableTarget>,
     /// The user pool, by user name.
     pub(crate) users: BTreeMap<String, User>,
+    /// By `stack/name`.
+    pub(crate) entitlements: BTreeMap<String, Entitlement>,
     pub(crate) outbox: Vec<Effect>,
     dirty: BTreeSet<(DocKind, String)>,
 }
@@ -116,6 +123,7 @@ impl ControlPlane {
             instances: BTreeMap::new(),
             scalable_targets: BTreeMap::new(),
             users: BTreeMap::new(),
+            entitlements: BTreeMap::new(),
             outbox: Vec::new(),
             dirty: BTreeSet::new(),
         }
@@ -359,6 +367,7 @@ impl ControlPlane {
         self.stacks.remove(name);
         self.mark(DocKind::Stack, name);
         self.forget_stack_assignments(name);
+        self.forget_stack_entitlements(name);
         Ok(())
     }
 
@@ -478,6 +487,7 @@ impl ControlPlane {
                     DocKind::Session => self.sessions.get(&key).map(to_document),
                     DocKind::ScalableTarget => self.scalable_targets.get(&key).map(to_document),
                     DocKind::User => self.users.get(&key).map(to_document),
+                    DocKind::Entitlement => self.entitlements.get(&key).map(to_document),
                 };
                 Change {
                     kind: kind.as_str(),
@@ -504,6 +514,7 @@ impl ControlPlane {
         self.instances.clear();
         self.scalable_targets.clear();
         self.users.clear();
+        self.entitlements.clear();
         self.outbox.clear();
         self.dirty.clear();
         for (kind, document) in documents {
@@ -535,6 +546,10 @@ impl ControlPlane {
                 DocKind::User => {
                     let user: User = from_document(kind, document)?;
                     self.users.insert(user.user_name.clone(), user);
+                }
+                DocKind::Entitlement => {
+                    let entitlement: Entitlement = from_document(kind, document)?;
+                    self.entitlements.insert(entitlement.key(), entitlement);
                 }
             }
         }

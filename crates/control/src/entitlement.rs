@@ -1,0 +1,294 @@
+//! Entitlements: which apps of a stack federated users see, by the
+//! attributes their identity provider asserts (roles, department, groups,
+//! ...). As on AppStream, user-pool and streaming-URL users are entitled to
+//! every app of their stack; entitlements apply to federated identities.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DomainError, ErrorKind, Result};
+use crate::fleet::wire_enum;
+use crate::plane::{ControlPlane, DocKind};
+use crate::time::Timestamp;
+
+wire_enum!(AppVisibility {
+    All = "ALL",
+    Associated = "ASSOCIATED",
+});
+
+/// The attribute names AppStream matches (its SAML PrincipalTag names).
+pub const ATTRIBUTE_NAMES: [&str; 7] = [
+    "roles",
+    "department",
+    "organization",
+    "groups",
+    "title",
+    "costCenter",
+    "userType",
+];
+/// Entitlements per stack, as AppStream's quota.
+pub const MAX_ENTITLEMENTS_PER_STACK: usize = 50;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Attribute {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entitlement {
+    pub name: String,
+    pub stack: String,
+    pub description: Option<String>,
+    pub app_visibility: AppVisibility,
+    /// A user matching any one of these is entitled.
+    pub attributes: Vec<Attribute>,
+    /// With ASSOCIATED visibility: the apps it entitles, by name.
+    pub applications: BTreeSet<String>,
+    pub created_time: Timestamp,
+    pub last_modified_time: Timestamp,
+}
+
+impl Entitlement {
+    pub(crate) fn key(&self) -> String {
+        key(&self.stack, &self.name)
+    }
+
+    fn matches(&self, attributes: &[Attribute]) -> bool {
+        self.attributes.iter().any(|a| attributes.contains(a))
+    }
+}
+
+fn key(stack: &str, name: &str) -> String {
+    format!("{stack}/{name}")
+}
+
+/// What UpdateEntitlement changes (None: unchanged).
+#[derive(Debug, Default)]
+pub struct EntitlementChanges {
+    pub description: Option<String>,
+    pub app_visibility: Option<AppVisibility>,
+    pub attributes: Option<Vec<Attribute>>,
+}
+
+fn check_attributes(attributes: &[Attribute]) -> Result<()> {
+    if attributes.is_empty() {
+        return Err(DomainError::validation(
+            "Attributes must name at least one attribute.",
+        ));
+    }
+    match attributes
+        .iter()
+        .find(|a| !ATTRIBUTE_NAMES.contains(&a.name.as_str()))
+    {
+        Some(a) => Err(DomainError::not_permitted(format!(
+            "The attribute {} is not one entitlements match: {}.",
+            a.name,
+            ATTRIBUTE_NAMES.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
+impl ControlPlane {
+    pub fn entitlement(&self, stack: &str, name: &str) -> Result<&Entitlement> {
+        self.stack(stack)?;
+        self.entitlements.get(&key(stack, name)).ok_or_else(|| {
+            DomainError::new(
+                ErrorKind::EntitlementNotFound,
+                format!("The entitlement {name} of the stack {stack} does not exist."),
+            )
+        })
+    }
+
+    fn entitlement_mut(
+        &mut self,
+        stack: &str,
+        name: &str,
+        now: Timestamp,
+    ) -> Result<&mut Entitlement> {
+        self.entitlement(stack, name)?;
+        let key = key(stack, name);
+        self.mark(DocKind::Entitlement, &key);
+        let entitlement = self.entitlements.get_mut(&key).expect("looked up above");
+        entitlement.last_modified_time = now;
+        Ok(entitlement)
+    }
+
+    /// The stack's entitlements, by name.
+    pub fn entitlements_of<'a>(
+        &'a self,
+        stack: &'a str,
+    ) -> Result<impl Iterator<Item = &'a Entitlement> + 'a> {
+        self.stack(stack)?;
+        Ok(self.entitlements.values().filter(move |e| e.stack == stack))
+    }
+
+    #[allow(clippy::too_many_arguments)] // the operation's own members
+    pub fn create_entitlement(
+        &mut self,
+        stack: &str,
+        name: &str,
+        description: Option<String>,
+        app_visibility: AppVisibility,
+        attributes: Vec<Attribute>,
+        now: Timestamp,
+    ) -> Result<&Entitlement> {
+        if self.entitlements_of(stack)?.count() >= MAX_ENTITLEMENTS_PER_STACK {
+            return Err(DomainError::new(
+                ErrorKind::LimitExceeded,
+                format!("A stack has at most {MAX_ENTITLEMENTS_PER_STACK} entitlements."),
+            ));
+        }
+        let key = key(stack, name);
+        if self.entitlements.contains_key(&key) {
+            return Err(DomainError::new(
+                ErrorKind::EntitlementAlreadyExists,
+                format!("The entitlement {name} of the stack {stack} already exists."),
+            ));
+        }
+        check_attributes(&attributes)?;
+        let entitlement = Entitlement {
+            name: name.to_owned(),
+            stack: stack.to_owned(),
+            description,
+            app_visibility,
+            attributes,
+            applications: BTreeSet::new(),
+            created_time: now,
+            last_modified_time: now,
+        };
+        self.mark(DocKind::Entitlement, &key);
+        Ok(self.entitlements.entry(key).or_insert(entitlement))
+    }
+
+    pub fn update_entitlement(
+        &mut self,
+        stack: &str,
+        name: &str,
+        changes: EntitlementChanges,
+        now: Timestamp,
+    ) -> Result<&Entitlement> {
+        if let Some(attributes) = &changes.attributes {
+            check_attributes(attributes)?;
+        }
+        let entitlement = self.entitlement_mut(stack, name, now)?;
+        if let Some(description) = changes.description {
+            entitlement.description = Some(description);
+        }
+        if let Some(visibility) = changes.app_visibility {
+            entitlement.app_visibility = visibility;
+        }
+        if let Some(attributes) = changes.attributes {
+            entitlement.attributes = attributes;
+        }
+        Ok(entitlement)
+    }
+
+    pub fn delete_entitlement(&mut self, stack: &str, name: &str) -> Result<()> {
+        self.entitlement(stack, name)?;
+        let key = key(stack, name);
+        self.entitlements.remove(&key);
+        self.mark(DocKind::Entitlement, &key);
+        Ok(())
+    }
+
+    /// AssociateApplicationToEntitlement: `app` must be in the catalog of
+    /// the stack's fleet's image.
+    pub fn entitle_application(
+        &mut self,
+        stack: &str,
+        name: &str,
+        app: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        self.entitlement(stack, name)?;
+        let in_catalog = self
+            .stack(stack)?
+            .fleet
+            .as_deref()
+            .and_then(|f| self.fleet(f).ok())
+            .and_then(|f| self.image(&f.image_name).ok())
+            .is_some_and(|image| image.applications.iter().any(|a| a.name == app));
+        if !in_catalog {
+            return Err(DomainError::not_found("application", app));
+        }
+        self.entitlement_mut(stack, name, now)?
+            .applications
+            .insert(app.to_owned());
+        Ok(())
+    }
+
+    pub fn unentitle_application(
+        &mut self,
+        stack: &str,
+        name: &str,
+        app: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        self.entitlement_mut(stack, name, now)?
+            .applications
+            .remove(app);
+        Ok(())
+    }
+
+    /// ListEntitledApplications: the apps an entitlement entitles (with ALL,
+    /// every app of the stack's catalog).
+    pub fn entitled_applications(&self, stack: &str, name: &str) -> Result<Vec<String>> {
+        let entitlement = self.entitlement(stack, name)?;
+        Ok(match entitlement.app_visibility {
+            AppVisibility::All => self.stack_applications(stack),
+            AppVisibility::Associated => entitlement.applications.iter().cloned().collect(),
+        })
+    }
+
+    fn stack_applications(&self, stack: &str) -> Vec<String> {
+        self.stack(stack)
+            .ok()
+            .and_then(|s| s.fleet.as_deref())
+            .and_then(|f| self.fleet(f).ok())
+            .and_then(|f| self.image(&f.image_name).ok())
+            .map(|image| {
+                image
+                    .applications
+                    .iter()
+                    .filter(|a| a.enabled)
+                    .map(|a| a.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The apps of `stack` a federated user with `attributes` may see and
+    /// launch: those of every entitlement they match, so a user matching
+    /// none (or a stack without entitlements) gets none: a forgotten
+    /// entitlement never opens everything.
+    pub fn apps_for_attributes(&self, stack: &str, attributes: &[Attribute]) -> BTreeSet<String> {
+        let Ok(entitlements) = self.entitlements_of(stack) else {
+            return BTreeSet::new();
+        };
+        let all = self.stack_applications(stack);
+        entitlements
+            .filter(|e| e.matches(attributes))
+            .flat_map(|e| match e.app_visibility {
+                AppVisibility::All => all.clone(),
+                AppVisibility::Associated => e.applications.iter().cloned().collect(),
+            })
+            .collect()
+    }
+
+    /// A deleted stack's entitlements go with it.
+    pub(crate) fn forget_stack_entitlements(&mut self, stack: &str) {
+        let keys: Vec<String> = self
+            .entitlements
+            .values()
+            .filter(|e| e.stack == stack)
+            .map(Entitlement::key)
+            .collect();
+        for key in keys {
+            self.entitlements.remove(&key);
+            self.mark(DocKind::Entitlement, &key);
+        }
+    }
+}
