@@ -205,11 +205,7 @@ impl ControlPlane {
     ) -> Result<()> {
         self.entitlement(stack, name)?;
         let in_catalog = self
-            .stack(stack)?
-            .fleet
-            .as_deref()
-            .and_then(|f| self.fleet(f).ok())
-            .and_then(|f| self.image(&f.image_name).ok())
+            .stack_image(stack)
             .is_some_and(|image| image.applications.iter().any(|a| a.name == app));
         if !in_catalog {
             return Err(DomainError::not_found("application", app));
@@ -244,11 +240,7 @@ impl ControlPlane {
     }
 
     fn stack_applications(&self, stack: &str) -> Vec<String> {
-        self.stack(stack)
-            .ok()
-            .and_then(|s| s.fleet.as_deref())
-            .and_then(|f| self.fleet(f).ok())
-            .and_then(|f| self.image(&f.image_name).ok())
+        self.stack_image(stack)
             .map(|image| {
                 image
                     .applications

@@ -162,6 +162,12 @@ impl ControlPlane {
         self.images.values()
     }
 
+    /// The image a stack streams: its fleet's, if it has a fleet.
+    pub fn stack_image(&self, stack: &str) -> Option<&Image> {
+        let fleet = self.fleet(self.stack(stack).ok()?.fleet.as_deref()?).ok()?;
+        self.image(&fleet.image_name).ok()
+    }
+
     pub fn fleet(&self, name: &str) -> Result<&Fleet> {
         self.fleets
             .get(name)

@@ -160,12 +160,7 @@ fn user_catalog(cp: &ControlPlane, user_name: &str) -> Vec<CatalogStack> {
         .iter()
         .filter_map(|name| cp.stack(name).ok())
         .map(|stack| {
-            let image = stack
-                .fleet
-                .as_deref()
-                .and_then(|f| cp.fleet(f).ok())
-                .and_then(|f| cp.image(&f.image_name).ok());
-            let apps = image.map_or(Vec::new(), |image| {
+            let apps = cp.stack_image(&stack.name).map_or(Vec::new(), |image| {
                 image
                     .applications
                     .iter()
