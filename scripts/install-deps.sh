@@ -33,7 +33,7 @@ fi
 
 # Node packages for the browser tests and the benchmark (never a downloaded browser).
 cd "$(dirname "$0")/.."
-if [ ! -d node_modules/playwright-core ]; then
+if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/axe-core ]; then
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --silent
 fi
 

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
 import { waitFor, waitStreaming, focusApp, clientDiag } from './harness.mjs';
 import { serveTest, appIn, DEFAULT_NAME, REGION } from './serve-harness.mjs';
 
@@ -37,6 +38,17 @@ function aws(server, args) {
   return done.stdout.trim() ? JSON.parse(done.stdout) : null;
 }
 
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+
+/** Runs axe-core on the page and asserts it finds no serious or critical violation. */
+async function assertAccessible(page, what) {
+  await page.addScriptTag({ path: AXE });
+  const violations = await page.evaluate(async () => (await window.axe.run()).violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`));
+  assert.deepEqual(violations, [], `accessibility of ${what}`);
+}
+
 /** The temporary password of the welcome message to `user` in the outbox. */
 function welcomePassword(server, user) {
   const outbox = join(server.dataDir, 'outbox');
@@ -60,17 +72,20 @@ test('a user-pool user signs in, chooses a password, streams xterm from the port
   page.consoleLog = [];
   page.on('pageerror', (e) => page.consoleLog.push(`pageerror: ${e.message}`));
   await page.goto(`${server.endpoint}/`);
+  await assertAccessible(page, 'the sign-in page');
   // The keyboard alone: the email field has focus, Tab reaches the password, Enter submits.
   await page.keyboard.type(USER);
   await page.keyboard.press('Tab');
   await page.keyboard.type(temporary);
   await page.keyboard.press('Enter');
   await page.waitForURL('**/portal/password');
+  await assertAccessible(page, 'the new-password page');
   await page.getByLabel('New password').fill(PASSWORD);
   await page.getByLabel('Repeat it').fill(PASSWORD);
   await page.getByRole('button', { name: 'Save and continue' }).click();
   await page.waitForURL(`${server.endpoint}/`);
   assert.equal(await page.getByRole('heading', { name: 'Your applications' }).count(), 1);
+  await assertAccessible(page, 'the catalog');
 
   await page.getByRole('button', { name: /xterm/i }).first().click();
   await page.waitForURL('**/session/**');
