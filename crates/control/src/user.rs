@@ -11,7 +11,7 @@ use crate::error::{DomainError, ErrorKind, Result};
 use crate::fleet::wire_enum;
 use crate::instance::Effect;
 use crate::plane::{ControlPlane, DocKind};
-use crate::session::{AuthenticationType, EndReason, StreamingGrant};
+use crate::session::{AuthenticationType, EndReason, Session, StreamingGrant};
 use crate::time::Timestamp;
 
 // CONFIRMED: signed in and chose a password; FORCE_CHANGE_PASSWORD: has
@@ -280,14 +280,22 @@ impl ControlPlane {
         Ok(())
     }
 
+    /// The user-pool user's live sessions (a streaming-URL user of the same
+    /// name is another identity).
+    pub fn live_user_sessions<'a>(
+        &'a self,
+        user_name: &'a str,
+    ) -> impl Iterator<Item = &'a Session> + 'a {
+        self.sessions().filter(move |s| {
+            s.is_live()
+                && s.user_id == user_name
+                && s.authentication_type == AuthenticationType::Userpool
+        })
+    }
+
     fn end_user_sessions(&mut self, user_name: &str, reason: EndReason, now: Timestamp) {
         let live: Vec<String> = self
-            .sessions()
-            .filter(|s| {
-                s.is_live()
-                    && s.user_id == user_name
-                    && s.authentication_type == AuthenticationType::Userpool
-            })
+            .live_user_sessions(user_name)
             .map(|s| s.id.clone())
             .collect();
         for id in live {

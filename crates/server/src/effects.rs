@@ -74,8 +74,7 @@ impl Server {
         let message = match mail {
             Mail::Welcome => {
                 let password = passwords::temporary_password();
-                let hashed = password.clone();
-                let hash = tokio::task::spawn_blocking(move || passwords::hash(&hashed)).await??;
+                let hash = passwords::hash_off_thread(password.clone()).await?;
                 let first_name = {
                     let mut cp = self.plane.lock().await;
                     cp.set_temporary_password(user_name, hash, now())?;
@@ -87,8 +86,7 @@ impl Server {
             Mail::StackAssigned { stack } => mail::stack_assigned(user_name, &stack, &portal),
             Mail::PasswordReset => {
                 let code = passwords::reset_code();
-                let hashed = code.clone();
-                let hash = tokio::task::spawn_blocking(move || passwords::hash(&hashed)).await??;
+                let hash = passwords::hash_off_thread(code.clone()).await?;
                 self.plane
                     .lock()
                     .await

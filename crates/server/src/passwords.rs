@@ -18,6 +18,13 @@ pub(crate) fn hash(password: &str) -> Result<String> {
         .map_err(|err| anyhow!("hashing a password: {err}"))
 }
 
+/// [`hash`] on a blocking thread, for async callers.
+pub(crate) async fn hash_off_thread(secret: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || hash(&secret))
+        .await
+        .map_err(|err| anyhow!("hashing a password: {err}"))?
+}
+
 /// Whether `password` matches the PHC string. Slow on purpose, like [`hash`].
 pub(crate) fn verify(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc).is_ok_and(|hash| {
@@ -90,6 +97,15 @@ pub(crate) fn check_rule(password: &str) -> Result<(), String> {
     match missing.is_empty() {
         true => Ok(()),
         false => Err(format!("The password needs {}.", missing.join(", "))),
+    }
+}
+
+/// A new password from a form with its confirmation: the rule, and both the same.
+pub(crate) fn check_new(password: &str, confirm: &str) -> Result<(), String> {
+    check_rule(password)?;
+    match password == confirm {
+        true => Ok(()),
+        false => Err("The two passwords differ.".to_owned()),
     }
 }
 

@@ -54,11 +54,15 @@ impl Guard {
         address: IpAddr,
         now: Instant,
     ) -> Result<(), Locked> {
-        let by_user = recent(
-            self.user_failures.entry(user_name.to_owned()).or_default(),
-            now,
-        );
-        let by_address = recent(self.address_failures.entry(address).or_default(), now);
+        // Looked up, not inserted: trying a name must not grow the maps.
+        let by_user = self
+            .user_failures
+            .get_mut(user_name)
+            .map_or(&[][..], |f| recent(f, now));
+        let by_address = self
+            .address_failures
+            .get_mut(&address)
+            .map_or(&[][..], |f| recent(f, now));
         let wait = [
             (by_user, MAX_FAILURES_PER_USER),
             (by_address, MAX_FAILURES_PER_ADDRESS),
@@ -75,6 +79,10 @@ impl Guard {
     }
 
     pub(crate) fn failed(&mut self, user_name: &str, address: IpAddr, now: Instant) {
+        // Names and addresses whose failures all aged out are dropped.
+        self.user_failures.retain(|_, f| !recent(f, now).is_empty());
+        self.address_failures
+            .retain(|_, f| !recent(f, now).is_empty());
         self.user_failures
             .entry(user_name.to_owned())
             .or_default()

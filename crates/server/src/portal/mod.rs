@@ -22,7 +22,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
-use porthole_control::session::AuthenticationType;
 use porthole_control::{ControlPlane, EndReason, ErrorKind};
 use serde::Deserialize;
 
@@ -186,13 +185,8 @@ fn user_catalog(cp: &ControlPlane, user_name: &str) -> Vec<CatalogStack> {
 }
 
 fn live_session_id(cp: &ControlPlane, user_name: &str, stack: &str) -> Option<String> {
-    cp.sessions()
-        .find(|s| {
-            s.is_live()
-                && s.user_id == user_name
-                && s.stack == stack
-                && s.authentication_type == AuthenticationType::Userpool
-        })
+    cp.live_user_sessions(user_name)
+        .find(|s| s.stack == stack)
         .map(|s| s.id.clone())
 }
 
@@ -331,36 +325,41 @@ async fn set_password(
             pages::new_password(&session.user_name, &session.csrf, Some(message)),
         )
     };
-    if let Err(message) = passwords::check_rule(&form.password) {
+    if let Err(message) = passwords::check_new(&form.password, &form.confirm) {
         return refused(&message);
     }
-    if form.password != form.confirm {
-        return refused("The two passwords differ.");
-    }
-    let password = form.password;
-    let Ok(Ok(hash)) = tokio::task::spawn_blocking(move || passwords::hash(&password)).await else {
-        return refused("The password could not be saved; please try again.");
-    };
-    let saved = server
-        .plane
-        .lock()
+    if save_password(&server, &guard, &session.user_name, form.password)
         .await
-        .set_password(&session.user_name, hash);
-    if saved.is_err() || server.plane.persist().await.is_err() {
-        return refused("The password could not be saved; please try again.");
+        .is_err()
+    {
+        return refused(NOT_SAVED);
     }
-    // Other browsers signed in with the old password are signed out.
-    let token = {
-        let mut guard = lock(&guard);
-        guard.sign_out_user(&session.user_name);
-        guard.signed_in(&session.user_name, false, Instant::now()).0
-    };
+    let token = lock(&guard)
+        .signed_in(&session.user_name, false, Instant::now())
+        .0;
     let mut response = see_other("/");
     response.headers_mut().append(
         SET_COOKIE,
         set_cookie(&server, SESSION_COOKIE, &token, SESSION_LIFETIME.as_secs()),
     );
     response
+}
+
+const NOT_SAVED: &str = "The password could not be saved; please try again.";
+
+/// Makes `password` the user's (durably), and signs out every browser
+/// signed in with the old one.
+async fn save_password(
+    server: &Server,
+    guard: &SharedGuard,
+    user_name: &str,
+    password: String,
+) -> anyhow::Result<()> {
+    let hash = passwords::hash_off_thread(password).await?;
+    server.plane.lock().await.set_password(user_name, hash)?;
+    server.plane.persist().await?;
+    lock(guard).sign_out_user(user_name);
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -559,11 +558,8 @@ async fn reset(
             &format!("Too many wrong codes. Try again in {minutes} minute(s)."),
         );
     }
-    if let Err(message) = passwords::check_rule(&form.password) {
+    if let Err(message) = passwords::check_new(&form.password, &form.confirm) {
         return refused(StatusCode::BAD_REQUEST, &message);
-    }
-    if form.password != form.confirm {
-        return refused(StatusCode::BAD_REQUEST, "The two passwords differ.");
     }
     let code = server
         .plane
@@ -574,36 +570,24 @@ async fn reset(
         .filter(|u| u.enabled)
         .and_then(|u| u.reset_code.clone())
         .filter(|c| now() < c.expires);
-    let (entered, password) = (form.code.trim().to_owned(), form.password.clone());
-    let hashed = tokio::task::spawn_blocking(move || {
-        let valid = code.is_some_and(|c| passwords::verify(&entered, &c.hash));
-        valid.then(|| passwords::hash(&password)).transpose()
+    let entered = form.code.trim().to_owned();
+    let valid = tokio::task::spawn_blocking(move || {
+        code.is_some_and(|c| passwords::verify(&entered, &c.hash))
     })
-    .await;
-    let hash = match hashed {
-        Ok(Ok(Some(hash))) => hash,
-        Ok(Ok(None)) => {
-            lock(&guard).failed(&form.email, peer.ip(), Instant::now());
-            return refused(
-                StatusCode::UNAUTHORIZED,
-                "The code is wrong or has expired.",
-            );
-        }
-        _ => {
-            return refused(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "The password could not be saved; please try again.",
-            )
-        }
-    };
-    let saved = server.plane.lock().await.set_password(&form.email, hash);
-    if saved.is_err() || server.plane.persist().await.is_err() {
+    .await
+    .unwrap_or(false);
+    if !valid {
+        lock(&guard).failed(&form.email, peer.ip(), Instant::now());
         return refused(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "The password could not be saved; please try again.",
+            StatusCode::UNAUTHORIZED,
+            "The code is wrong or has expired.",
         );
     }
-    // Browsers signed in with the old password are signed out.
-    lock(&guard).sign_out_user(&form.email);
+    if save_password(&server, &guard, &form.email, form.password.clone())
+        .await
+        .is_err()
+    {
+        return refused(StatusCode::INTERNAL_SERVER_ERROR, NOT_SAVED);
+    }
     sign_in_page(&server, StatusCode::OK, None, &form.email)
 }
