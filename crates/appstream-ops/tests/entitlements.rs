@@ -156,3 +156,107 @@ fn associated_apps_are_what_matching_users_see() {
         json!([])
     );
 }
+
+/// A running fleet whose image has xterm and xclock, behind "stack".
+fn running_two_app_stack() -> ControlPlane {
+    let mut cp = plane();
+    fleet_and_stack(
+        &mut cp,
+        json!({"Name": "fleet", "ImageName": "porthole-default", "InstanceType": "stream.standard.small",
+               "FleetType": "ALWAYS_ON", "ComputeCapacity": {"DesiredInstances": 1}}),
+    );
+    let mut image = cp.image("porthole-default").unwrap().clone();
+    let mut xclock = image.applications[0].clone();
+    xclock.name = "xclock".into();
+    xclock.launch_path = "/usr/bin/xclock".into();
+    image.applications.push(xclock);
+    cp.put_image(image);
+    call(&mut cp, "StartFleet", json!({"Name": "fleet"}), at(1));
+    let launches = launched(&cp.take_effects());
+    cp.instance_ready(&launches[0], at(2)).unwrap();
+    cp
+}
+
+#[test]
+fn federated_users_see_and_launch_only_entitled_apps_and_everything_without_entitlements() {
+    let mut cp = running_two_app_stack();
+    let eng_user = vec![attr("groups", "eng")];
+    let sales_user = vec![attr("groups", "sales")];
+    assert_eq!(
+        cp.apps_for_attributes("stack", &sales_user)
+            .into_iter()
+            .collect::<Vec<_>>(),
+        ["xclock", "xterm"],
+        "a stack without entitlements shows every app"
+    );
+    assert!(cp
+        .federated_grant("sam", sales_user.clone(), "stack", Some("xclock"), at(3))
+        .is_ok());
+
+    call(&mut cp, "CreateEntitlement", eng("ASSOCIATED"), at(3));
+    call(
+        &mut cp,
+        "AssociateApplicationToEntitlement",
+        json!({"StackName": "stack", "EntitlementName": "eng", "ApplicationIdentifier": "xterm"}),
+        at(3),
+    );
+    let refused = |cp: &ControlPlane, attributes: &[Attribute], app: Option<&str>| {
+        cp.federated_grant("u", attributes.to_vec(), "stack", app, at(4))
+            .unwrap_err()
+            .kind
+    };
+    use porthole_control::ErrorKind::OperationNotPermitted;
+    assert_eq!(
+        refused(&cp, &eng_user, Some("xclock")),
+        OperationNotPermitted
+    );
+    assert_eq!(
+        refused(&cp, &sales_user, Some("xterm")),
+        OperationNotPermitted
+    );
+    assert_eq!(
+        refused(&cp, &sales_user, None),
+        OperationNotPermitted,
+        "no catalog of nothing"
+    );
+    assert_eq!(
+        refused(&cp, &eng_user, Some("Desktop")),
+        porthole_control::ErrorKind::InvalidParameterCombination,
+        "an app fleet streams no desktop"
+    );
+
+    // The catalog grant opens; inside the session only xterm starts.
+    let grant = cp
+        .federated_grant("erin", eng_user.clone(), "stack", None, at(4))
+        .unwrap();
+    assert_eq!(
+        grant.authentication_type,
+        porthole_control::session::AuthenticationType::Saml
+    );
+    let (session, _) = cp.open_session(&grant, at(5)).unwrap();
+    assert_eq!(session.attributes, eng_user);
+    assert!(cp.app_launch(&session.id, "xterm").is_ok());
+    assert_eq!(
+        cp.app_launch(&session.id, "xclock"),
+        Err(porthole_control::LaunchRefused::NotEntitled)
+    );
+
+    // A grant made before the entitlement lost xterm is refused when opened.
+    let xterm = cp
+        .federated_grant("erin", eng_user.clone(), "stack", Some("xterm"), at(6))
+        .unwrap();
+    call(
+        &mut cp,
+        "DisassociateApplicationFromEntitlement",
+        json!({"StackName": "stack", "EntitlementName": "eng", "ApplicationIdentifier": "xterm"}),
+        at(7),
+    );
+    assert_eq!(
+        cp.open_session(&xterm, at(7)).unwrap_err().kind,
+        OperationNotPermitted
+    );
+    assert_eq!(
+        cp.app_launch(&session.id, "xterm"),
+        Err(porthole_control::LaunchRefused::NotEntitled)
+    );
+}

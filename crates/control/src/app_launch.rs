@@ -24,6 +24,8 @@ pub enum LaunchRefused {
     NotActive,
     /// The app is not in the catalog of the session's fleet's image.
     NotInCatalog,
+    /// A federated user's attributes do not entitle them to the app.
+    NotEntitled,
 }
 
 impl ControlPlane {
@@ -43,6 +45,14 @@ impl ControlPlane {
             .image(&fleet.image_name)
             .map_err(|_| LaunchRefused::NotInCatalog)?;
         let application = image.application(app).ok_or(LaunchRefused::NotInCatalog)?;
+        if !self.is_entitled(
+            &session.stack,
+            session.authentication_type,
+            &session.attributes,
+            app,
+        ) {
+            return Err(LaunchRefused::NotEntitled);
+        }
         let mut command = vec![application.launch_path.clone()];
         if let Some(params) = &application.launch_parameters {
             command.extend(params.split_whitespace().map(str::to_owned));

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{DomainError, ErrorKind, Result};
 use crate::fleet::wire_enum;
 use crate::plane::{ControlPlane, DocKind};
+use crate::runtime::DESKTOP_APPLICATION_ID;
+use crate::session::{AuthenticationType, StreamingGrant};
 use crate::time::Timestamp;
 
 wire_enum!(AppVisibility {
@@ -253,21 +255,100 @@ impl ControlPlane {
     }
 
     /// The apps of `stack` a federated user with `attributes` may see and
-    /// launch: those of every entitlement they match, so a user matching
-    /// none (or a stack without entitlements) gets none: a forgotten
-    /// entitlement never opens everything.
+    /// launch. As on AppStream, a stack without entitlements shows every
+    /// app; once it has any, a user sees the apps of the entitlements they
+    /// match, and a user matching none sees nothing.
     pub fn apps_for_attributes(&self, stack: &str, attributes: &[Attribute]) -> BTreeSet<String> {
         let Ok(entitlements) = self.entitlements_of(stack) else {
             return BTreeSet::new();
         };
         let all = self.stack_applications(stack);
+        let entitlements: Vec<&Entitlement> = entitlements.collect();
+        if entitlements.is_empty() {
+            return all.into_iter().collect();
+        }
         entitlements
+            .into_iter()
             .filter(|e| e.matches(attributes))
             .flat_map(|e| match e.app_visibility {
                 AppVisibility::All => all.clone(),
                 AppVisibility::Associated => e.applications.iter().cloned().collect(),
             })
             .collect()
+    }
+
+    /// Whether the streaming identity may see and launch `app` of `stack`:
+    /// user-pool and streaming-URL users every app of their stack,
+    /// federated (SAML) users the apps their attributes entitle them to.
+    pub fn is_entitled(
+        &self,
+        stack: &str,
+        authentication_type: AuthenticationType,
+        attributes: &[Attribute],
+        app: &str,
+    ) -> bool {
+        if authentication_type != AuthenticationType::Saml {
+            return true;
+        }
+        if app == DESKTOP_APPLICATION_ID {
+            // The desktop reaches every app: only where no entitlement narrows the stack.
+            return self
+                .entitlements_of(stack)
+                .is_ok_and(|mut e| e.next().is_none());
+        }
+        self.apps_for_attributes(stack, attributes).contains(app)
+    }
+
+    /// The portal's grant for a federated user (signed in through an
+    /// identity provider) to stream `app`, or the catalog of the apps they
+    /// are entitled to, from `stack`. Which stacks a provider's users may
+    /// open is the server's configuration; which apps, the entitlements'.
+    pub fn federated_grant(
+        &self,
+        user_id: &str,
+        attributes: Vec<Attribute>,
+        stack: &str,
+        app: Option<&str>,
+        now: Timestamp,
+    ) -> Result<StreamingGrant> {
+        let mut grant = self.portal_grant(stack, user_id, app, now)?;
+        grant.authentication_type = AuthenticationType::Saml;
+        grant.attributes = attributes;
+        self.check_entitled(&grant)?;
+        Ok(grant)
+    }
+
+    /// A federated grant names an app it is entitled to, or opens a catalog
+    /// that has one. Checked again at every open: entitlements change.
+    pub(crate) fn check_entitled(&self, grant: &StreamingGrant) -> Result<()> {
+        if grant.authentication_type != AuthenticationType::Saml {
+            return Ok(());
+        }
+        match &grant.application_id {
+            Some(app)
+                if !self.is_entitled(
+                    &grant.stack,
+                    grant.authentication_type,
+                    &grant.attributes,
+                    app,
+                ) =>
+            {
+                Err(DomainError::not_permitted(format!(
+                    "You are not entitled to the application {app} of the stack {}.",
+                    grant.stack
+                )))
+            }
+            None if self
+                .apps_for_attributes(&grant.stack, &grant.attributes)
+                .is_empty() =>
+            {
+                Err(DomainError::not_permitted(format!(
+                    "No application of the stack {} is entitled to you.",
+                    grant.stack
+                )))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// A deleted stack's entitlements go with it.

@@ -1,5 +1,6 @@
 //! Sessions and streaming grants.
 
+use crate::entitlement::Attribute;
 use crate::fleet::wire_enum;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -171,6 +172,9 @@ pub struct Session {
     pub disconnected_since: Option<Timestamp>,
     pub application_id: Option<String>,
     pub session_context: Option<String>,
+    /// A federated user's attributes, which entitlements match.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<Attribute>,
     pub end_time: Option<Timestamp>,
     pub end_reason: Option<EndReason>,
     #[serde(skip)]
@@ -192,9 +196,14 @@ pub struct StreamingGrant {
     pub application_id: Option<String>,
     pub session_context: Option<String>,
     pub expires: Timestamp,
-    /// API for CreateStreamingURL's; USERPOOL for the portal's.
+    /// API for CreateStreamingURL's; USERPOOL for the portal's; SAML for
+    /// federated users' (whatever their protocol: AppStream knows only SAML).
     #[serde(default = "api_user")]
     pub authentication_type: AuthenticationType,
+    /// A federated user's attributes (roles, groups, ...), as their identity
+    /// provider asserted them; signed into the URL with the rest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<Attribute>,
 }
 
 fn api_user() -> AuthenticationType {

@@ -222,23 +222,35 @@ impl ControlPlane {
         now: Timestamp,
     ) -> Result<StreamingGrant> {
         self.check_user_may_stream(user_name, stack)?;
+        let mut grant = self.portal_grant(stack, user_name, app, now)?;
+        grant.authentication_type = AuthenticationType::Userpool;
+        Ok(grant)
+    }
+
+    /// A grant the portal signs for its user: short-lived (the portal makes
+    /// a new one at every launch), from the stack's fleet.
+    pub(crate) fn portal_grant(
+        &self,
+        stack: &str,
+        user_id: &str,
+        app: Option<&str>,
+        now: Timestamp,
+    ) -> Result<StreamingGrant> {
         let fleet = self.stack(stack)?.fleet.clone().ok_or_else(|| {
             DomainError::new(
                 ErrorKind::ResourceNotAvailable,
                 format!("The stack {stack} has no fleet to stream from yet."),
             )
         })?;
-        let mut grant = self.create_streaming_url(
+        self.create_streaming_url(
             stack,
             &fleet,
-            user_name,
+            user_id,
             app,
             Some(PORTAL_GRANT_SECS),
             None,
             now,
-        )?;
-        grant.authentication_type = AuthenticationType::Userpool;
-        Ok(grant)
+        )
     }
 
     /// A user-pool user streams only while enabled, and only assigned stacks.

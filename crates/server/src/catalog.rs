@@ -48,6 +48,8 @@ pub enum LaunchError {
     NotActive,
     /// Not an enabled app of the image of the session's fleet.
     NotInCatalog(String),
+    /// The user's attributes do not entitle them to it.
+    NotEntitled(String),
     /// The instance's agent could not start it.
     Failed(anyhow::Error),
 }
@@ -59,6 +61,7 @@ impl std::fmt::Display for LaunchError {
             Self::NotInCatalog(app) => {
                 write!(f, "{app} is not an application of this session's catalog")
             }
+            Self::NotEntitled(app) => write!(f, "you are not entitled to {app}"),
             Self::Failed(err) => write!(f, "{err:#}"),
         }
     }
@@ -71,6 +74,7 @@ impl LaunchError {
         match self {
             Self::NotActive => StatusCode::CONFLICT,
             Self::NotInCatalog(_) => StatusCode::NOT_FOUND,
+            Self::NotEntitled(_) => StatusCode::FORBIDDEN,
             Self::Failed(_) => StatusCode::BAD_GATEWAY,
         }
     }
@@ -87,6 +91,7 @@ pub async fn start_app(server: &Server, session_id: &str, app: &str) -> Result<(
         .map_err(|refused| match refused {
             LaunchRefused::NotActive => LaunchError::NotActive,
             LaunchRefused::NotInCatalog => LaunchError::NotInCatalog(app.to_owned()),
+            LaunchRefused::NotEntitled => LaunchError::NotEntitled(app.to_owned()),
         })?;
     let request = AgentLaunch {
         command: launch.command,
@@ -120,6 +125,14 @@ async fn catalog(State(server): State<Arc<Server>>, Path(token): Path<String>) -
         .applications
         .iter()
         .filter(|a| a.enabled)
+        .filter(|a| {
+            cp.is_entitled(
+                &grant.stack,
+                grant.authentication_type,
+                &grant.attributes,
+                &a.name,
+            )
+        })
         .map(|a| {
             let icon_url = icon_url(image, a);
             json!({ "name": a.name, "displayName": a.display_name, "iconUrl": icon_url })

@@ -85,7 +85,11 @@ mod tests {
             application_id: Some("xterm".into()),
             session_context: None,
             expires: Timestamp::from_secs(expires),
-            authentication_type: porthole_control::session::AuthenticationType::Api,
+            authentication_type: porthole_control::session::AuthenticationType::Saml,
+            attributes: vec![porthole_control::entitlement::Attribute {
+                name: "groups".into(),
+                value: "eng".into(),
+            }],
         }
     }
 

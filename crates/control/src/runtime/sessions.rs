@@ -72,6 +72,7 @@ impl ControlPlane {
             session_context: session_context.map(str::to_owned),
             expires: now.plus_secs(validity),
             authentication_type: AuthenticationType::Api,
+            attributes: Vec::new(),
         })
     }
 
@@ -103,6 +104,7 @@ impl ControlPlane {
             // Checked again at every open: the user may be disabled since.
             self.check_user_may_stream(&grant.user_id, &grant.stack)?;
         }
+        self.check_entitled(grant)?;
         if let Some(existing) = self.live_session(grant) {
             return Ok((existing.clone(), self.take_effects()));
         }
@@ -147,6 +149,7 @@ impl ControlPlane {
             disconnected_since: Some(now),
             application_id: grant.application_id.clone(),
             session_context: grant.session_context.clone(),
+            attributes: grant.attributes.clone(),
             end_time: None,
             end_reason: None,
             warned: Warned::default(),
