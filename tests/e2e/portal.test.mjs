@@ -5,11 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
 import { waitFor, waitStreaming, focusApp, clientDiag } from './harness.mjs';
-import { serveTest, appIn, DEFAULT_NAME, REGION } from './serve-harness.mjs';
+import { serveTest, appIn, aws, assertAccessible, DEFAULT_NAME } from './serve-harness.mjs';
 
 const USER = 'ana@example.com';
 
@@ -21,33 +19,6 @@ async function userPoolSessions(server) {
   return out.Sessions;
 }
 const PASSWORD = 'Good-pass-42';
-
-/** Runs the AWS CLI against the server with its generated credentials. */
-function aws(server, args) {
-  const done = spawnSync('aws', ['appstream', ...args, '--endpoint-url', server.endpoint, '--output', 'json'], {
-    encoding: 'utf8',
-    env: {
-      ...process.env,
-      AWS_SHARED_CREDENTIALS_FILE: join(server.dataDir, 'credentials'),
-      AWS_CONFIG_FILE: '/dev/null',
-      AWS_DEFAULT_REGION: REGION,
-      AWS_EC2_METADATA_DISABLED: 'true',
-    },
-  });
-  assert.equal(done.status, 0, `aws appstream ${args.join(' ')}: ${done.stderr}`);
-  return done.stdout.trim() ? JSON.parse(done.stdout) : null;
-}
-
-const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
-
-/** Runs axe-core on the page and asserts it finds no serious or critical violation. */
-async function assertAccessible(page, what) {
-  await page.addScriptTag({ path: AXE });
-  const violations = await page.evaluate(async () => (await window.axe.run()).violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`));
-  assert.deepEqual(violations, [], `accessibility of ${what}`);
-}
 
 /** The temporary password of the welcome message to `user` in the outbox. */
 function welcomePassword(server, user) {

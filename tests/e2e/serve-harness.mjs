@@ -2,8 +2,11 @@
 // data dir, talks to its admin API with SigV4-signed awsJson1_1 requests (what the AWS
 // CLI sends), finds each instance's sandbox processes on the host, and on teardown
 // checks that the server took every sandbox and runtime directory down with it.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
 import { existsSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import {
   portholeBin, makeTmp, waitFor, spawnTracked, stopPorthole, descendants, cmdline,
@@ -92,7 +95,8 @@ let startQueue = Promise.resolve();
 /**
  * Spawns `porthole serve --listen 127.0.0.1:0 --data-dir DIR` on a fresh data dir and
  * resolves once it printed its streaming URL for the default fleet (`openUrl`), which
- * it does once that fleet runs. `env` is added to the server's environment.
+ * it does once that fleet runs. `env` is added to the server's environment, `args` to
+ * its command line.
  */
 export function startServe(options) {
   const started = startQueue.then(() => spawnServe(options));
@@ -100,9 +104,9 @@ export function startServe(options) {
   return started;
 }
 
-async function spawnServe({ env = {}, timeout = 60000 } = {}) {
+async function spawnServe({ env = {}, args = [], timeout = 60000 } = {}) {
   const dataDir = makeTmp('porthole-serve-e2e-');
-  const p = spawnTracked(portholeBin(), ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir], { env });
+  const p = spawnTracked(portholeBin(), ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, ...args], { env });
   p.dataDir = dataDir;
   // Track the sandboxes from the start: instances come up before the URL is printed.
   p.startTracking();
@@ -260,6 +264,35 @@ export async function serveTest(t, options) {
   s.browser = await launchBrowser();
   s.server = await startServe(options);
   return s;
+}
+
+// ---------------------------------------------------------------- the real AWS CLI, axe-core
+
+/** Runs the AWS CLI against the server with its generated credentials. */
+export function aws(server, args) {
+  const done = spawnSync('aws', ['appstream', ...args, '--endpoint-url', server.endpoint, '--output', 'json'], {
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      AWS_SHARED_CREDENTIALS_FILE: join(server.dataDir, 'credentials'),
+      AWS_CONFIG_FILE: '/dev/null',
+      AWS_DEFAULT_REGION: REGION,
+      AWS_EC2_METADATA_DISABLED: 'true',
+    },
+  });
+  assert.equal(done.status, 0, `aws appstream ${args.join(' ')}: ${done.stderr}`);
+  return done.stdout.trim() ? JSON.parse(done.stdout) : null;
+}
+
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+
+/** Runs axe-core on the page and asserts it finds no serious or critical violation. */
+export async function assertAccessible(page, what) {
+  await page.addScriptTag({ path: AXE });
+  const violations = await page.evaluate(async () => (await window.axe.run()).violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`));
+  assert.deepEqual(violations, [], `accessibility of ${what}`);
 }
 
 /** Mode and owner of a path. */

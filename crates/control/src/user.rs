@@ -298,10 +298,18 @@ impl ControlPlane {
         &'a self,
         user_name: &'a str,
     ) -> impl Iterator<Item = &'a Session> + 'a {
+        self.live_sessions_of(user_name, AuthenticationType::Userpool)
+    }
+
+    /// The live sessions of one identity: a user id means someone else
+    /// under another authentication type.
+    pub fn live_sessions_of<'a>(
+        &'a self,
+        user_id: &'a str,
+        authentication_type: AuthenticationType,
+    ) -> impl Iterator<Item = &'a Session> + 'a {
         self.sessions().filter(move |s| {
-            s.is_live()
-                && s.user_id == user_name
-                && s.authentication_type == AuthenticationType::Userpool
+            s.is_live() && s.user_id == user_id && s.authentication_type == authentication_type
         })
     }
 

@@ -68,6 +68,10 @@ enum Command {
         /// The sender address of user messages.
         #[arg(long)]
         mail_from: Option<String>,
+        /// A TOML file with the identity providers users may sign in with
+        /// (OpenID Connect); see the README's "Signing in" section.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Serve one instance's display on a Unix socket (run inside an instance's sandbox).
     Agent {
@@ -167,7 +171,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             tls_key,
             smtp_url,
             mail_from,
+            config,
         } => {
+            let file = match config {
+                Some(path) => porthole_server::FileConfig::load(&path)?,
+                None => porthole_server::FileConfig::default(),
+            };
             let certificate = tls_cert
                 .zip(tls_key)
                 .map(|(cert, key)| porthole_server::CertificateFiles { cert, key });
@@ -180,6 +189,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 certificate,
                 smtp_url,
                 mail_from,
+                file,
             };
             runtime()?.block_on(porthole_server::serve(config))?;
             Ok(ExitCode::SUCCESS)

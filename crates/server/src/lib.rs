@@ -12,6 +12,7 @@
 
 mod admin;
 mod catalog;
+mod config;
 mod credentials;
 mod defaults;
 mod effects;
@@ -19,6 +20,7 @@ mod gateway;
 mod instances;
 mod mail;
 mod metrics;
+mod oidc;
 mod passwords;
 mod plane;
 mod portal;
@@ -42,6 +44,7 @@ use porthole_store::Store;
 use crate::plane::Plane;
 use crate::state::{now, Server};
 
+pub use config::FileConfig;
 pub use credentials::Credentials;
 pub use tls::CertificateFiles;
 
@@ -61,6 +64,8 @@ pub struct ServeConfig {
     pub smtp_url: Option<String>,
     /// The sender of user messages.
     pub mail_from: Option<String>,
+    /// The config file's settings (identity providers).
+    pub file: FileConfig,
 }
 
 const REGION: &str = "us-east-1";
@@ -129,6 +134,7 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
             config.smtp_url.as_deref(),
             config.mail_from.as_deref(),
         )?,
+        oidc::OidcProviders::new(config.file.oidc)?,
         base_url.clone(),
     ));
     // Sessions ended by the restart are recorded like any other.

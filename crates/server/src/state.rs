@@ -11,6 +11,7 @@ use porthole_control::Timestamp;
 use crate::credentials::Credentials;
 use crate::instances::Instances;
 use crate::mail::Mailer;
+use crate::oidc::OidcProviders;
 use crate::plane::Plane;
 use crate::sessions::{SessionApps, SessionSignals};
 use crate::tokens::TokenKey;
@@ -22,6 +23,8 @@ pub(crate) struct Server {
     pub(crate) instances: Instances,
     /// Where messages to users go.
     pub(crate) mailer: Mailer,
+    /// The identity providers users may sign in with.
+    pub(crate) oidc: OidcProviders,
     /// Per live session: what its connected browsers must be told.
     pub(crate) signals: SessionSignals,
     /// Apps started in each session (the URL's and the catalog's).
@@ -38,6 +41,7 @@ impl Server {
         tokens: TokenKey,
         instances: Instances,
         mailer: Mailer,
+        oidc: OidcProviders,
         base_url: String,
     ) -> Self {
         Self {
@@ -46,6 +50,7 @@ impl Server {
             tokens,
             instances,
             mailer,
+            oidc,
             signals: SessionSignals::default(),
             session_apps: SessionApps::default(),
             stopping: AtomicBool::new(false),

@@ -1,13 +1,16 @@
 //! The portal's sign-in state: who is signed in (by cookie token), their
-//! CSRF token, and how many wrong passwords each user and each client
-//! address gave lately. In memory: a restart signs everyone out, which
+//! CSRF token, how many wrong passwords each user and each client address
+//! gave lately, and the identity-provider logins under way. In memory: a restart signs everyone out, which
 //! costs a sign-in and loses no data. Time is a parameter, for the tests.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use porthole_control::entitlement::Attribute;
+
 use crate::credentials::random_bytes;
+use crate::oidc::Login;
 
 /// A signed-in browser lasts this long (AppStream's portal: a working day).
 pub(crate) const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
@@ -18,9 +21,38 @@ pub(crate) const MAX_FAILURES_PER_USER: usize = 20;
 /// This many from one address lock that address (a spray over many users).
 pub(crate) const MAX_FAILURES_PER_ADDRESS: usize = 100;
 
+/// An identity-provider login must come back within this time.
+pub(crate) const LOGIN_LIFETIME: Duration = Duration::from_secs(10 * 60);
+/// At most this many logins under way: starting logins must not grow memory
+/// without bound.
+const MAX_PENDING_LOGINS: usize = 10_000;
+
+/// Who is signed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Identity {
+    /// A user of the user pool, by user name (their email).
+    UserPool(String),
+    /// Signed in through an identity provider, with the attributes it asserted.
+    Federated {
+        provider: String,
+        user_id: String,
+        attributes: Vec<Attribute>,
+    },
+}
+
+impl Identity {
+    /// What the page shows as who is signed in.
+    pub(crate) fn user_id(&self) -> &str {
+        match self {
+            Self::UserPool(user_name) => user_name,
+            Self::Federated { user_id, .. } => user_id,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SignedIn {
-    pub(crate) user_name: String,
+    pub(crate) identity: Identity,
     /// Every state-changing form carries it back.
     pub(crate) csrf: String,
     /// Signed in with the welcome message's password: choose one first.
@@ -33,6 +65,18 @@ pub(crate) struct Guard {
     sessions: HashMap<String, SignedIn>,
     user_failures: HashMap<String, Vec<Instant>>,
     address_failures: HashMap<IpAddr, Vec<Instant>>,
+    /// By the login's `state`: each comes back once.
+    logins: HashMap<String, PendingLogin>,
+}
+
+/// An identity-provider login under way, bound to the browser that started it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PendingLogin {
+    pub(crate) provider: String,
+    pub(crate) login: Login,
+    /// The value of the browser's login cookie.
+    pub(crate) browser: String,
+    expires: Instant,
 }
 
 /// Sign-in refused before the password is checked.
@@ -94,14 +138,16 @@ impl Guard {
     /// session starts (the cookie token changes at every sign-in).
     pub(crate) fn signed_in(
         &mut self,
-        user_name: &str,
+        identity: Identity,
         must_change_password: bool,
         now: Instant,
     ) -> (String, SignedIn) {
-        self.user_failures.remove(user_name);
+        if let Identity::UserPool(user_name) = &identity {
+            self.user_failures.remove(user_name);
+        }
         self.sessions.retain(|_, s| s.expires > now);
         let session = SignedIn {
-            user_name: user_name.to_owned(),
+            identity,
             csrf: token(),
             must_change_password,
             expires: now + SESSION_LIFETIME,
@@ -122,7 +168,38 @@ impl Guard {
     /// Ends every browser session of the user (their password changed, or
     /// they were disabled or deleted).
     pub(crate) fn sign_out_user(&mut self, user_name: &str) {
-        self.sessions.retain(|_, s| s.user_name != user_name);
+        self.sessions
+            .retain(|_, s| !matches!(&s.identity, Identity::UserPool(u) if u == user_name));
+    }
+
+    /// Remembers a login until it comes back (false: too many under way).
+    pub(crate) fn begin_login(
+        &mut self,
+        provider: &str,
+        login: Login,
+        browser: &str,
+        now: Instant,
+    ) -> bool {
+        self.logins.retain(|_, l| l.expires > now);
+        if self.logins.len() >= MAX_PENDING_LOGINS {
+            return false;
+        }
+        self.logins.insert(
+            login.state.clone(),
+            PendingLogin {
+                provider: provider.to_owned(),
+                login,
+                browser: browser.to_owned(),
+                expires: now + LOGIN_LIFETIME,
+            },
+        );
+        true
+    }
+
+    /// The login a callback's `state` names, once: a replayed callback
+    /// finds nothing.
+    pub(crate) fn take_login(&mut self, state: &str, now: Instant) -> Option<PendingLogin> {
+        self.logins.remove(state).filter(|l| l.expires > now)
     }
 }
 
@@ -183,8 +260,8 @@ mod tests {
         for _ in 0..MAX_FAILURES_PER_USER - 1 {
             guard.failed(ANA, address(1), now);
         }
-        let (first, _) = guard.signed_in(ANA, true, now);
-        let (second, session) = guard.signed_in(ANA, false, now);
+        let (first, _) = guard.signed_in(Identity::UserPool(ANA.into()), true, now);
+        let (second, session) = guard.signed_in(Identity::UserPool(ANA.into()), false, now);
         assert_ne!(first, second);
         assert!(!session.must_change_password);
         guard.failed(ANA, address(1), now);
@@ -198,7 +275,37 @@ mod tests {
             guard.session(&second, now + SESSION_LIFETIME).is_none(),
             "expired"
         );
+        let federated = Identity::Federated {
+            provider: "corp".into(),
+            user_id: ANA.into(),
+            attributes: Vec::new(),
+        };
+        let (theirs, _) = guard.signed_in(federated, false, now);
         guard.sign_out_user(ANA);
         assert!(guard.session(&first, now).is_none() && guard.session(&second, now).is_none());
+        assert!(
+            guard.session(&theirs, now).is_some(),
+            "a federated identity of the same name is someone else"
+        );
+    }
+
+    #[test]
+    fn a_login_comes_back_once_and_only_in_time() {
+        let mut guard = Guard::default();
+        let now = Instant::now();
+        let login = Login::new();
+        assert!(guard.begin_login("corp", login.clone(), "browser-1", now));
+        let back = guard.take_login(&login.state, now).unwrap();
+        assert_eq!(
+            (back.provider.as_str(), back.browser.as_str()),
+            ("corp", "browser-1")
+        );
+        assert_eq!(back.login, login);
+        assert!(guard.take_login(&login.state, now).is_none(), "replayed");
+        let late = Login::new();
+        guard.begin_login("corp", late.clone(), "browser-1", now);
+        assert!(guard
+            .take_login(&late.state, now + LOGIN_LIFETIME)
+            .is_none());
     }
 }

@@ -1,7 +1,8 @@
 //! The user portal at `/`: user-pool users sign in with their email and
 //! password (first with the welcome message's temporary one, then one they
-//! choose), see the apps of the stacks assigned to them, and launch one
-//! into a session. Every check is made here on the server (and again by the
+//! choose), federated users through their identity provider (federation.rs);
+//! they see the apps of their stacks (for federated users, those their
+//! attributes entitle them to) and launch one into a session. Every check is made here on the server (and again by the
 //! plane when the session opens), not only by what the page shows.
 //!
 //! Cookies are HttpOnly, SameSite=Lax, Secure when served over TLS; the
@@ -9,6 +10,7 @@
 //! carries a CSRF token (the session's, or before sign-in a double-submit
 //! cookie's).
 
+mod federation;
 mod guard;
 mod pages;
 
@@ -22,14 +24,15 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
-use porthole_control::{ControlPlane, EndReason, ErrorKind};
+use porthole_control::session::{AuthenticationType, StreamingGrant};
+use porthole_control::{ControlPlane, DomainError, EndReason, ErrorKind, Timestamp};
 use serde::Deserialize;
 
 use crate::catalog;
 use crate::credentials::random_bytes;
 use crate::passwords;
 use crate::state::{now, Server};
-use guard::{Guard, Locked, SignedIn, SESSION_LIFETIME};
+use guard::{Guard, Identity, Locked, SignedIn, SESSION_LIFETIME};
 use pages::{CatalogApp, CatalogStack};
 
 const SESSION_COOKIE: &str = "porthole_portal";
@@ -48,6 +51,8 @@ pub(crate) fn routes() -> Router<Arc<Server>> {
         .route("/portal/reset", get(reset_page).post(reset))
         .route("/portal/launch", post(launch))
         .route("/portal/end", post(end))
+        .route("/portal/oidc/{provider}/start", get(federation::start))
+        .route("/portal/oidc/callback", get(federation::callback))
         .layer(Extension(guard))
 }
 
@@ -82,6 +87,22 @@ fn set_cookie(server: &Server, name: &str, value: &str, max_age_secs: u64) -> He
     .expect("cookie values are hex")
 }
 
+/// Signs `identity` in with a new cookie and sends the browser home.
+fn start_session(
+    server: &Server,
+    guard: &SharedGuard,
+    identity: Identity,
+    must_change_password: bool,
+) -> Response {
+    let (token, _) = lock(guard).signed_in(identity, must_change_password, Instant::now());
+    let mut response = see_other("/");
+    response.headers_mut().append(
+        SET_COOKIE,
+        set_cookie(server, SESSION_COOKIE, &token, SESSION_LIFETIME.as_secs()),
+    );
+    response
+}
+
 fn see_other(location: &str) -> Response {
     (StatusCode::SEE_OTHER, [(LOCATION, location.to_owned())]).into_response()
 }
@@ -95,15 +116,17 @@ fn html(status: StatusCode, body: String) -> Response {
 async fn current(server: &Server, guard: &SharedGuard, headers: &HeaderMap) -> Option<SignedIn> {
     let token = cookie(headers, SESSION_COOKIE)?;
     let session = lock(guard).session(token, Instant::now()).cloned()?;
-    let allowed = server
-        .plane
-        .lock()
-        .await
-        .user(&session.user_name)
-        .is_ok_and(|u| u.enabled);
-    if !allowed {
-        lock(guard).sign_out_user(&session.user_name);
-        return None;
+    if let Identity::UserPool(user_name) = &session.identity {
+        let allowed = server
+            .plane
+            .lock()
+            .await
+            .user(user_name)
+            .is_ok_and(|u| u.enabled);
+        if !allowed {
+            lock(guard).sign_out_user(user_name);
+            return None;
+        }
     }
     Some(session)
 }
@@ -129,7 +152,14 @@ fn csrf_cookie_matches(headers: &HeaderMap, csrf: &str) -> bool {
 }
 
 fn sign_in_page(server: &Server, status: StatusCode, error: Option<&str>, email: &str) -> Response {
-    with_csrf_cookie(server, status, |csrf| pages::sign_in(csrf, error, email))
+    let providers: Vec<(&str, &str)> = server
+        .oidc
+        .configs()
+        .map(|idp| (idp.name.as_str(), idp.label()))
+        .collect();
+    with_csrf_cookie(server, status, |csrf| {
+        pages::sign_in(csrf, error, email, &providers)
+    })
 }
 
 async fn home(
@@ -140,22 +170,48 @@ async fn home(
     match current(&server, &guard, &headers).await {
         Some(s) if s.must_change_password => see_other("/portal/password"),
         Some(s) => {
-            let stacks = user_catalog(&*server.plane.lock().await, &s.user_name);
+            let stacks = user_catalog(&server, &*server.plane.lock().await, &s.identity);
             html(
                 StatusCode::OK,
-                pages::catalog(&s.user_name, &s.csrf, &stacks),
+                pages::catalog(s.identity.user_id(), &s.csrf, &stacks),
             )
         }
         None => sign_in_page(&server, StatusCode::OK, None, ""),
     }
 }
 
-/// The apps of each stack assigned to the user, as the portal lists them.
-fn user_catalog(cp: &ControlPlane, user_name: &str) -> Vec<CatalogStack> {
-    let Ok(user) = cp.user(user_name) else {
-        return Vec::new();
+/// The stacks the identity may open: a user's assigned stacks, or those
+/// its identity provider serves (that exist).
+fn identity_stacks(server: &Server, cp: &ControlPlane, identity: &Identity) -> Vec<String> {
+    match identity {
+        Identity::UserPool(user_name) => cp
+            .user(user_name)
+            .map_or(Vec::new(), |u| u.stacks.iter().cloned().collect()),
+        Identity::Federated { provider, .. } => server
+            .oidc
+            .get(provider)
+            .map_or(Vec::new(), |p| p.config.stacks.clone())
+            .into_iter()
+            .filter(|stack| cp.stack(stack).is_ok())
+            .collect(),
+    }
+}
+
+fn authentication_type(identity: &Identity) -> AuthenticationType {
+    match identity {
+        Identity::UserPool(_) => AuthenticationType::Userpool,
+        // AppStream's name for every federated identity.
+        Identity::Federated { .. } => AuthenticationType::Saml,
+    }
+}
+
+/// The apps of each of the identity's stacks, as the portal lists them.
+fn user_catalog(server: &Server, cp: &ControlPlane, identity: &Identity) -> Vec<CatalogStack> {
+    let attributes = match identity {
+        Identity::Federated { attributes, .. } => attributes.as_slice(),
+        Identity::UserPool(_) => &[],
     };
-    user.stacks
+    identity_stacks(server, cp, identity)
         .iter()
         .filter_map(|name| cp.stack(name).ok())
         .map(|stack| {
@@ -164,6 +220,14 @@ fn user_catalog(cp: &ControlPlane, user_name: &str) -> Vec<CatalogStack> {
                     .applications
                     .iter()
                     .filter(|a| a.enabled)
+                    .filter(|a| {
+                        cp.is_entitled(
+                            &stack.name,
+                            authentication_type(identity),
+                            attributes,
+                            &a.name,
+                        )
+                    })
                     .map(|a| CatalogApp {
                         name: a.name.clone(),
                         display_name: a.display_name.clone(),
@@ -177,17 +241,46 @@ fn user_catalog(cp: &ControlPlane, user_name: &str) -> Vec<CatalogStack> {
                     .display_name
                     .clone()
                     .unwrap_or_else(|| stack.name.clone()),
-                running_session: live_session_id(cp, user_name, &stack.name).is_some(),
+                running_session: live_session_id(cp, identity, &stack.name).is_some(),
                 apps,
             }
         })
         .collect()
 }
 
-fn live_session_id(cp: &ControlPlane, user_name: &str, stack: &str) -> Option<String> {
-    cp.live_user_sessions(user_name)
+fn live_session_id(cp: &ControlPlane, identity: &Identity, stack: &str) -> Option<String> {
+    cp.live_sessions_of(identity.user_id(), authentication_type(identity))
         .find(|s| s.stack == stack)
         .map(|s| s.id.clone())
+}
+
+/// The grant to stream `app` of `stack` as this identity, if it may.
+fn grant(
+    server: &Server,
+    cp: &ControlPlane,
+    identity: &Identity,
+    stack: &str,
+    app: &str,
+    now: Timestamp,
+) -> porthole_control::error::Result<StreamingGrant> {
+    match identity {
+        Identity::UserPool(user_name) => cp.user_grant(user_name, stack, Some(app), now),
+        Identity::Federated {
+            user_id,
+            attributes,
+            ..
+        } => {
+            if !identity_stacks(server, cp, identity)
+                .iter()
+                .any(|s| s == stack)
+            {
+                return Err(DomainError::not_permitted(format!(
+                    "Your identity provider does not give access to the stack {stack}."
+                )));
+            }
+            cp.federated_grant(user_id, attributes.clone(), stack, Some(app), now)
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -270,15 +363,11 @@ async fn sign_in(
             ),
         );
     }
-    let (token, _) = lock(&guard).signed_in(
-        &form.email,
+    let mut response = start_session(
+        &server,
+        &guard,
+        Identity::UserPool(form.email.clone()),
         matches!(matched, Matched::Temporary),
-        Instant::now(),
-    );
-    let mut response = see_other("/");
-    response.headers_mut().append(
-        SET_COOKIE,
-        set_cookie(&server, SESSION_COOKIE, &token, SESSION_LIFETIME.as_secs()),
     );
     response
         .headers_mut()
@@ -292,11 +381,13 @@ async fn password_page(
     headers: HeaderMap,
 ) -> Response {
     match current(&server, &guard, &headers).await {
-        Some(s) => html(
-            StatusCode::OK,
-            pages::new_password(&s.user_name, &s.csrf, None),
-        ),
-        None => see_other("/"),
+        Some(SignedIn {
+            identity: Identity::UserPool(user_name),
+            csrf,
+            ..
+        }) => html(StatusCode::OK, pages::new_password(&user_name, &csrf, None)),
+        // A federated identity's password is its provider's business.
+        _ => see_other("/"),
     }
 }
 
@@ -313,36 +404,33 @@ async fn set_password(
     headers: HeaderMap,
     Form(form): Form<PasswordForm>,
 ) -> Response {
-    let Some(session) = current(&server, &guard, &headers).await else {
+    let Some(SignedIn {
+        identity: Identity::UserPool(user_name),
+        csrf,
+        ..
+    }) = current(&server, &guard, &headers).await
+    else {
         return see_other("/");
     };
-    if form.csrf != session.csrf {
+    if form.csrf != csrf {
         return StatusCode::FORBIDDEN.into_response();
     }
     let refused = |message: &str| {
         html(
             StatusCode::BAD_REQUEST,
-            pages::new_password(&session.user_name, &session.csrf, Some(message)),
+            pages::new_password(&user_name, &csrf, Some(message)),
         )
     };
     if let Err(message) = passwords::check_new(&form.password, &form.confirm) {
         return refused(&message);
     }
-    if save_password(&server, &guard, &session.user_name, form.password)
+    if save_password(&server, &guard, &user_name, form.password)
         .await
         .is_err()
     {
         return refused(NOT_SAVED);
     }
-    let token = lock(&guard)
-        .signed_in(&session.user_name, false, Instant::now())
-        .0;
-    let mut response = see_other("/");
-    response.headers_mut().append(
-        SET_COOKIE,
-        set_cookie(&server, SESSION_COOKIE, &token, SESSION_LIFETIME.as_secs()),
-    );
-    response
+    start_session(&server, &guard, Identity::UserPool(user_name), false)
 }
 
 const NOT_SAVED: &str = "The password could not be saved; please try again.";
@@ -414,12 +502,19 @@ async fn launch(
     }
     let opened = {
         let mut cp = server.plane.lock().await;
-        let running = live_session_id(&cp, &session.user_name, &form.stack);
-        cp.user_grant(&session.user_name, &form.stack, Some(&form.app), now())
-            .and_then(|grant| {
-                let (session, effects) = cp.open_session(&grant, now())?;
-                Ok((grant, session.id, running.is_some(), effects))
-            })
+        let running = live_session_id(&cp, &session.identity, &form.stack);
+        grant(
+            &server,
+            &cp,
+            &session.identity,
+            &form.stack,
+            &form.app,
+            now(),
+        )
+        .and_then(|grant| {
+            let (session, effects) = cp.open_session(&grant, now())?;
+            Ok((grant, session.id, running.is_some(), effects))
+        })
     };
     server.plane.persist_soon().await;
     let (grant, session_id, was_running, effects) = match opened {
@@ -477,7 +572,7 @@ async fn end(
     if form.csrf != session.csrf {
         return StatusCode::FORBIDDEN.into_response();
     }
-    let running = live_session_id(&*server.plane.lock().await, &session.user_name, &form.stack);
+    let running = live_session_id(&*server.plane.lock().await, &session.identity, &form.stack);
     if let Some(id) = running {
         server
             .observe(|cp| cp.end_session(&id, EndReason::UserEnded, now()))

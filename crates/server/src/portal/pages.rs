@@ -46,6 +46,9 @@ button:focus-visible, input:focus-visible, a:focus-visible { outline: 3px solid 
 .stack-head { display: flex; align-items: center; justify-content: space-between; gap: 1rem; flex-wrap: wrap; }
 .badge { font-size: .8rem; padding: .1rem .5rem; border-radius: 1rem; background: #16a34a; color: #fff; }
 form.inline { display: inline; }
+a.button { display: block; text-align: center; text-decoration: none; border-radius: .4rem; padding: .55rem 1rem; border: 1px solid var(--accent); color: var(--accent); }
+ul.providers { list-style: none; padding: 0; margin: 0; display: grid; gap: .5rem; }
+.or { text-align: center; margin: 1rem 0 .5rem; }
 "#;
 
 /// A whole page: `signed_in` shows who and a sign-out button.
@@ -71,11 +74,28 @@ pub(crate) fn page(title: &str, signed_in: Option<(&str, &str)>, body: &str) -> 
     )
 }
 
-/// The sign-in form, with an error if the last try failed.
-pub(crate) fn sign_in(csrf: &str, error: Option<&str>, email: &str) -> String {
-    let error = error.map_or(String::new(), |e| {
-        format!(r#"<p class="error" role="alert">{}</p>"#, escape(e))
-    });
+/// The sign-in form, with an error if the last try failed, and a button per
+/// identity provider (name, label).
+pub(crate) fn sign_in(
+    csrf: &str,
+    error: Option<&str>,
+    email: &str,
+    providers: &[(&str, &str)],
+) -> String {
+    let error = alert(error);
+    let mut federated = String::new();
+    if !providers.is_empty() {
+        federated.push_str(r#"<p class="muted or">or</p><ul class="providers">"#);
+        for (name, label) in providers {
+            let _ = write!(
+                federated,
+                r#"<li><a class="button" href="/portal/oidc/{name}/start">Sign in with {label}</a></li>"#,
+                name = escape(name),
+                label = escape(label),
+            );
+        }
+        federated.push_str("</ul>");
+    }
     page(
         "Sign in",
         None,
@@ -86,7 +106,7 @@ pub(crate) fn sign_in(csrf: &str, error: Option<&str>, email: &str) -> String {
 <label for="email">Email</label><input id="email" name="email" type="email" autocomplete="username" required value="{email}" autofocus>
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
 <button class="wide" type="submit">Sign in</button></form>
-<p><a href="/portal/forgot">Forgot your password?</a></p></div>"#,
+<p><a href="/portal/forgot">Forgot your password?</a></p>{federated}</div>"#,
             csrf = escape(csrf),
             email = escape(email),
         ),
