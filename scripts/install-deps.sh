@@ -9,6 +9,8 @@ PACKAGES=(
   xterm ffmpeg fonts-dejavu-core
   # codecs built from source by cargo (openh264's assembly)
   cmake nasm
+  # SAML signatures: samael builds on libxmlsec1 and OpenSSL (bindgen needs libclang)
+  libxmlsec1-dev libssl-dev libclang-dev pkg-config
   # sandboxing
   bubblewrap
   # browser tests and benchmarks (driven by playwright-core from npm)
@@ -33,11 +35,14 @@ fi
 
 # Node packages for the browser tests and the benchmark (never a downloaded browser).
 cd "$(dirname "$0")/.."
-if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/axe-core ]; then
+# Reinstalled when package-lock.json changed since the last install.
+if ! cmp -s package-lock.json node_modules/.porthole-lock; then
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --silent
+  cp package-lock.json node_modules/.porthole-lock
 fi
 
-# Python packages for the admin-API tests (tests/api): the newest boto3/botocore (the
+# Python packages for the admin-API tests (tests/api): signxml (SAML responses signed by
+# the test), the newest boto3/botocore (the
 # rpcv2Cbor client; the AWS CLI's own botocore speaks awsJson1_1) and a WebSocket client,
 # in their own directory so that the AWS CLI keeps its pinned botocore. Pinned; reinstalled
 # only when a pin changes.
@@ -45,7 +50,7 @@ fi
 command -v aws >/dev/null || python3 -m pip install --quiet --disable-pip-version-check \
   --root-user-action=ignore awscli==1.45.11
 PYDEPS="${PORTHOLE_TEST_PYDEPS:-/var/tmp/porthole-pydeps}"
-PY_PINS=(boto3==1.44.8 botocore==1.44.8 websocket-client==1.9.2 aiosmtpd==1.4.6)
+PY_PINS=(boto3==1.44.8 botocore==1.44.8 websocket-client==1.9.2 aiosmtpd==1.4.6 signxml==5.2.0)
 if [ "$(cat "$PYDEPS/.pins" 2>/dev/null)" != "${PY_PINS[*]}" ]; then
   rm -rf "$PYDEPS"
   python3 -m pip install --quiet --disable-pip-version-check --no-warn-conflicts --root-user-action=ignore \

@@ -320,7 +320,7 @@ class ServerTestCase(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="porthole-api-")
         cls.server = Server(Path(cls.tmp) / "data", database=cls.database_url(),
-                            env=cls.server_env)
+                            env=cls.server_env, args=cls.server_args(Path(cls.tmp)))
         try:
             cls.server.start()
         except BaseException:
@@ -330,6 +330,11 @@ class ServerTestCase(unittest.TestCase):
     @classmethod
     def database_url(cls):
         return None
+
+    @classmethod
+    def server_args(cls, tmp):
+        """More `porthole serve` arguments; `tmp` is the class's directory for files."""
+        return ()
 
     @classmethod
     def tearDownClass(cls):

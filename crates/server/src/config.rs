@@ -17,9 +17,24 @@
 //!
 //! The redirect URI to register at the provider is
 //! `<server URL>/portal/oidc/callback`.
+//!
+//! ```toml
+//! [[saml]]
+//! name = "adfs"                       # in URLs: /portal/saml/adfs/...
+//! display_name = "Corp ADFS"
+//! idp_metadata = "/etc/porthole/adfs-metadata.xml"   # entity id, SSO URL, signing certificate
+//! stacks = ["default"]
+//! allow_idp_initiated = true          # AppStream's way: the IdP posts unasked
+//! [saml.attributes]                   # AppStream attribute = SAML attribute name
+//! groups = "http://schemas.xmlsoap.org/claims/Group"
+//! ```
+//!
+//! The service provider's metadata is served at `/portal/saml/<name>/metadata`
+//! (entity id `<server URL>/portal/saml/<name>`, assertion consumer service
+//! `<server URL>/portal/saml/<name>/acs`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use porthole_control::entitlement::ATTRIBUTE_NAMES;
@@ -30,6 +45,8 @@ use serde::Deserialize;
 pub struct FileConfig {
     #[serde(default)]
     pub oidc: Vec<OidcConfig>,
+    #[serde(default)]
+    pub saml: Vec<SamlConfig>,
 }
 
 /// One OpenID Connect identity provider. No `Debug`: it holds the client
@@ -51,6 +68,42 @@ pub struct OidcConfig {
     /// the claim of the same name.
     #[serde(default = "default_attributes")]
     pub attributes: BTreeMap<String, String>,
+}
+
+/// One SAML 2.0 identity provider, described by its metadata.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamlConfig {
+    pub name: String,
+    pub display_name: Option<String>,
+    pub idp_metadata: PathBuf,
+    pub stacks: Vec<String>,
+    #[serde(default = "default_true")]
+    pub allow_idp_initiated: bool,
+    /// AppStream attribute name -> SAML attribute name; by default
+    /// AppStream's `https://aws.amazon.com/SAML/Attributes/PrincipalTag:<name>`.
+    #[serde(default = "default_saml_attributes")]
+    pub attributes: BTreeMap<String, String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_saml_attributes() -> BTreeMap<String, String> {
+    ATTRIBUTE_NAMES
+        .iter()
+        .map(|name| {
+            let saml = format!("https://aws.amazon.com/SAML/Attributes/PrincipalTag:{name}");
+            (name.to_string(), saml)
+        })
+        .collect()
+}
+
+impl SamlConfig {
+    pub(crate) fn label(&self) -> &str {
+        self.display_name.as_deref().unwrap_or(&self.name)
+    }
 }
 
 fn default_scopes() -> Vec<String> {
@@ -88,10 +141,25 @@ impl FileConfig {
     }
 
     fn check(&self) -> Result<()> {
-        let mut names = BTreeSet::new();
-        let mut served = BTreeMap::new();
         for idp in &self.oidc {
             let name = &idp.name;
+            check_issuer(&idp.issuer).with_context(|| format!("identity provider {name}"))?;
+            if !idp.scopes.iter().any(|s| s == "openid") {
+                bail!("identity provider {name}: scopes must include openid");
+            }
+        }
+        let common = self
+            .oidc
+            .iter()
+            .map(|i| (&i.name, &i.stacks, &i.attributes))
+            .chain(
+                self.saml
+                    .iter()
+                    .map(|i| (&i.name, &i.stacks, &i.attributes)),
+            );
+        let mut names = BTreeSet::new();
+        let mut served = BTreeMap::new();
+        for (name, stacks, attributes) in common {
             if name.is_empty()
                 || !name
                     .chars()
@@ -102,14 +170,10 @@ impl FileConfig {
             if !names.insert(name) {
                 bail!("two identity providers are named {name}");
             }
-            check_issuer(&idp.issuer).with_context(|| format!("identity provider {name}"))?;
-            if !idp.scopes.iter().any(|s| s == "openid") {
-                bail!("identity provider {name}: scopes must include openid");
-            }
-            if idp.stacks.is_empty() {
+            if stacks.is_empty() {
                 bail!("identity provider {name}: list the stacks its users may open");
             }
-            for attribute in idp.attributes.keys() {
+            for attribute in attributes.keys() {
                 if !ATTRIBUTE_NAMES.contains(&attribute.as_str()) {
                     bail!(
                         "identity provider {name}: {attribute} is not an attribute entitlements \
@@ -120,7 +184,7 @@ impl FileConfig {
             }
             // Federated sessions are found by user id and stack: two
             // providers could assert the same id for different people.
-            for stack in &idp.stacks {
+            for stack in stacks {
                 if let Some(other) = served.insert(stack, name) {
                     bail!("identity providers {other} and {name} both serve the stack {stack}; a stack takes one");
                 }
@@ -178,6 +242,17 @@ stacks = ["default"]
         assert_eq!(idp.attributes["costCenter"], "costCenter");
         assert_eq!(idp.label(), "corp");
         assert!(FileConfig::parse("").unwrap().oidc.is_empty());
+        let saml = FileConfig::parse(
+            "[[saml]]\nname = \"adfs\"\nidp_metadata = \"m.xml\"\nstacks = [\"default\"]",
+        )
+        .unwrap()
+        .saml
+        .remove(0);
+        assert!(saml.allow_idp_initiated);
+        assert_eq!(
+            saml.attributes["groups"],
+            "https://aws.amazon.com/SAML/Attributes/PrincipalTag:groups"
+        );
     }
 
     #[test]
@@ -223,6 +298,14 @@ stacks = ["default"]
                 "both serve the stack default",
             ),
             (format!("{ONE}colour = 1"), "unknown field"),
+            (
+                format!("{ONE}[[saml]]\nname = \"corp\"\nidp_metadata = \"m.xml\"\nstacks = [\"x\"]"),
+                "two identity providers",
+            ),
+            (
+                format!("{ONE}[[saml]]\nname = \"adfs\"\nidp_metadata = \"m.xml\"\nstacks = [\"default\"]"),
+                "both serve the stack default",
+            ),
         ];
         for (text, expected) in cases {
             let err = format!("{:#}", FileConfig::parse(&text).err().expect(expected));

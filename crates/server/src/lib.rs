@@ -24,6 +24,7 @@ mod oidc;
 mod passwords;
 mod plane;
 mod portal;
+mod saml;
 mod sessions;
 mod state;
 mod tls;
@@ -42,7 +43,7 @@ use porthole_control::{Config, ControlPlane};
 use porthole_store::Store;
 
 use crate::plane::Plane;
-use crate::state::{now, Server};
+use crate::state::{now, IdentityProviders, Server};
 
 pub use config::FileConfig;
 pub use credentials::Credentials;
@@ -134,7 +135,10 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
             config.smtp_url.as_deref(),
             config.mail_from.as_deref(),
         )?,
-        oidc::OidcProviders::new(config.file.oidc)?,
+        IdentityProviders {
+            oidc: oidc::OidcProviders::new(config.file.oidc)?,
+            saml: saml::SamlProviders::new(config.file.saml, &base_url)?,
+        },
         base_url.clone(),
     ));
     // Sessions ended by the restart are recorded like any other.

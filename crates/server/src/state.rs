@@ -13,6 +13,7 @@ use crate::instances::Instances;
 use crate::mail::Mailer;
 use crate::oidc::OidcProviders;
 use crate::plane::Plane;
+use crate::saml::SamlProviders;
 use crate::sessions::{SessionApps, SessionSignals};
 use crate::tokens::TokenKey;
 
@@ -24,7 +25,7 @@ pub(crate) struct Server {
     /// Where messages to users go.
     pub(crate) mailer: Mailer,
     /// The identity providers users may sign in with.
-    pub(crate) oidc: OidcProviders,
+    pub(crate) idps: IdentityProviders,
     /// Per live session: what its connected browsers must be told.
     pub(crate) signals: SessionSignals,
     /// Apps started in each session (the URL's and the catalog's).
@@ -41,7 +42,7 @@ impl Server {
         tokens: TokenKey,
         instances: Instances,
         mailer: Mailer,
-        oidc: OidcProviders,
+        idps: IdentityProviders,
         base_url: String,
     ) -> Self {
         Self {
@@ -50,7 +51,7 @@ impl Server {
             tokens,
             instances,
             mailer,
-            oidc,
+            idps,
             signals: SessionSignals::default(),
             session_apps: SessionApps::default(),
             stopping: AtomicBool::new(false),
@@ -65,6 +66,22 @@ impl Server {
 
     pub(crate) fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
+    }
+}
+
+pub(crate) struct IdentityProviders {
+    pub(crate) oidc: OidcProviders,
+    pub(crate) saml: SamlProviders,
+}
+
+impl IdentityProviders {
+    /// The stacks users of the identity provider `name` may open.
+    pub(crate) fn stacks(&self, name: &str) -> &[String] {
+        match (self.oidc.get(name), self.saml.get(name)) {
+            (Some(oidc), _) => &oidc.config.stacks,
+            (None, Some(saml)) => &saml.config.stacks,
+            (None, None) => &[],
+        }
     }
 }
 

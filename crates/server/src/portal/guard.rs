@@ -65,18 +65,28 @@ pub(crate) struct Guard {
     sessions: HashMap<String, SignedIn>,
     user_failures: HashMap<String, Vec<Instant>>,
     address_failures: HashMap<IpAddr, Vec<Instant>>,
-    /// By the login's `state`: each comes back once.
+    /// By the OIDC login's `state` or the SAML request's ID: each comes back once.
     logins: HashMap<String, PendingLogin>,
+    /// SAML assertions already used, until they could no longer be accepted.
+    used_assertions: HashMap<String, Instant>,
 }
 
-/// An identity-provider login under way, bound to the browser that started it.
+/// An identity-provider login under way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PendingLogin {
     pub(crate) provider: String,
-    pub(crate) login: Login,
-    /// The value of the browser's login cookie.
-    pub(crate) browser: String,
+    pub(crate) started: Started,
     expires: Instant,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Started {
+    /// The login's secrets, and the login cookie of the browser that
+    /// started it (the provider sends that browser back).
+    Oidc { login: Login, browser: String },
+    /// Where to go once signed in. Not bound to a browser: the IdP posts
+    /// the answer cross-site, where SameSite cookies are not sent.
+    Saml { relay_state: String },
 }
 
 /// Sign-in refused before the password is checked.
@@ -172,12 +182,13 @@ impl Guard {
             .retain(|_, s| !matches!(&s.identity, Identity::UserPool(u) if u == user_name));
     }
 
-    /// Remembers a login until it comes back (false: too many under way).
+    /// Remembers a login under `key` until it comes back (false: too many
+    /// under way).
     pub(crate) fn begin_login(
         &mut self,
+        key: &str,
         provider: &str,
-        login: Login,
-        browser: &str,
+        started: Started,
         now: Instant,
     ) -> bool {
         self.logins.retain(|_, l| l.expires > now);
@@ -185,21 +196,32 @@ impl Guard {
             return false;
         }
         self.logins.insert(
-            login.state.clone(),
+            key.to_owned(),
             PendingLogin {
                 provider: provider.to_owned(),
-                login,
-                browser: browser.to_owned(),
+                started,
                 expires: now + LOGIN_LIFETIME,
             },
         );
         true
     }
 
-    /// The login a callback's `state` names, once: a replayed callback
-    /// finds nothing.
-    pub(crate) fn take_login(&mut self, state: &str, now: Instant) -> Option<PendingLogin> {
-        self.logins.remove(state).filter(|l| l.expires > now)
+    /// The login an answer names, once: a replayed answer finds nothing.
+    pub(crate) fn take_login(&mut self, key: &str, now: Instant) -> Option<PendingLogin> {
+        self.logins.remove(key).filter(|l| l.expires > now)
+    }
+
+    /// Whether the SAML assertion `id` is used for the first time (it is
+    /// remembered for as long as it could be accepted).
+    pub(crate) fn first_use_of_assertion(&mut self, id: &str, now: Instant) -> bool {
+        self.used_assertions.retain(|_, until| *until > now);
+        if self.used_assertions.len() >= MAX_PENDING_LOGINS || self.used_assertions.contains_key(id)
+        {
+            return false;
+        }
+        self.used_assertions
+            .insert(id.to_owned(), now + LOGIN_LIFETIME);
+        true
     }
 }
 
@@ -294,18 +316,24 @@ mod tests {
         let mut guard = Guard::default();
         let now = Instant::now();
         let login = Login::new();
-        assert!(guard.begin_login("corp", login.clone(), "browser-1", now));
+        let started = Started::Oidc {
+            login: login.clone(),
+            browser: "browser-1".into(),
+        };
+        assert!(guard.begin_login(&login.state, "corp", started.clone(), now));
         let back = guard.take_login(&login.state, now).unwrap();
-        assert_eq!(
-            (back.provider.as_str(), back.browser.as_str()),
-            ("corp", "browser-1")
-        );
-        assert_eq!(back.login, login);
+        assert_eq!((back.provider.as_str(), &back.started), ("corp", &started));
         assert!(guard.take_login(&login.state, now).is_none(), "replayed");
-        let late = Login::new();
-        guard.begin_login("corp", late.clone(), "browser-1", now);
-        assert!(guard
-            .take_login(&late.state, now + LOGIN_LIFETIME)
-            .is_none());
+        guard.begin_login("id-2", "corp", started, now);
+        assert!(guard.take_login("id-2", now + LOGIN_LIFETIME).is_none());
+    }
+
+    #[test]
+    fn an_assertion_is_used_once() {
+        let mut guard = Guard::default();
+        let now = Instant::now();
+        assert!(guard.first_use_of_assertion("a-1", now));
+        assert!(!guard.first_use_of_assertion("a-1", now + Duration::from_secs(60)));
+        assert!(guard.first_use_of_assertion("a-2", now));
     }
 }

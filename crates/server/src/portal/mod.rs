@@ -14,6 +14,8 @@ mod federation;
 mod guard;
 mod pages;
 
+pub(crate) use pages::escape;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
@@ -53,6 +55,12 @@ pub(crate) fn routes() -> Router<Arc<Server>> {
         .route("/portal/end", post(end))
         .route("/portal/oidc/{provider}/start", get(federation::start))
         .route("/portal/oidc/callback", get(federation::callback))
+        .route("/portal/saml/{provider}/start", get(federation::saml_start))
+        .route("/portal/saml/{provider}/acs", post(federation::saml_acs))
+        .route(
+            "/portal/saml/{provider}/metadata",
+            get(federation::saml_metadata),
+        )
         .layer(Extension(guard))
 }
 
@@ -96,11 +104,14 @@ fn start_session(
 ) -> Response {
     let (token, _) = lock(guard).signed_in(identity, must_change_password, Instant::now());
     let mut response = see_other("/");
-    response.headers_mut().append(
-        SET_COOKIE,
-        set_cookie(server, SESSION_COOKIE, &token, SESSION_LIFETIME.as_secs()),
-    );
     response
+        .headers_mut()
+        .append(SET_COOKIE, session_cookie(server, &token));
+    response
+}
+
+fn session_cookie(server: &Server, token: &str) -> HeaderValue {
+    set_cookie(server, SESSION_COOKIE, token, SESSION_LIFETIME.as_secs())
 }
 
 fn see_other(location: &str) -> Response {
@@ -152,10 +163,18 @@ fn csrf_cookie_matches(headers: &HeaderMap, csrf: &str) -> bool {
 }
 
 fn sign_in_page(server: &Server, status: StatusCode, error: Option<&str>, email: &str) -> Response {
-    let providers: Vec<(&str, &str)> = server
+    let providers: Vec<(String, &str)> = server
+        .idps
         .oidc
         .configs()
-        .map(|idp| (idp.name.as_str(), idp.label()))
+        .map(|idp| (format!("/portal/oidc/{}/start", idp.name), idp.label()))
+        .chain(
+            server
+                .idps
+                .saml
+                .configs()
+                .map(|idp| (format!("/portal/saml/{}/start", idp.name), idp.label())),
+        )
         .collect();
     with_csrf_cookie(server, status, |csrf| {
         pages::sign_in(csrf, error, email, &providers)
@@ -188,11 +207,11 @@ fn identity_stacks(server: &Server, cp: &ControlPlane, identity: &Identity) -> V
             .user(user_name)
             .map_or(Vec::new(), |u| u.stacks.iter().cloned().collect()),
         Identity::Federated { provider, .. } => server
-            .oidc
-            .get(provider)
-            .map_or(Vec::new(), |p| p.config.stacks.clone())
-            .into_iter()
+            .idps
+            .stacks(provider)
+            .iter()
             .filter(|stack| cp.stack(stack).is_ok())
+            .cloned()
             .collect(),
     }
 }
@@ -500,18 +519,16 @@ async fn launch(
     if form.csrf != session.csrf {
         return StatusCode::FORBIDDEN.into_response();
     }
+    open_app(&server, &session, &form.stack, &form.app).await
+}
+
+/// Opens (or returns to) the identity's session of `stack` with `app`, and
+/// sends the browser to its stream, or says why not.
+async fn open_app(server: &Arc<Server>, session: &SignedIn, stack: &str, app: &str) -> Response {
     let opened = {
         let mut cp = server.plane.lock().await;
-        let running = live_session_id(&cp, &session.identity, &form.stack);
-        grant(
-            &server,
-            &cp,
-            &session.identity,
-            &form.stack,
-            &form.app,
-            now(),
-        )
-        .and_then(|grant| {
+        let running = live_session_id(&cp, &session.identity, stack);
+        grant(server, &cp, &session.identity, stack, app, now()).and_then(|grant| {
             let (session, effects) = cp.open_session(&grant, now())?;
             Ok((grant, session.id, running.is_some(), effects))
         })
@@ -523,7 +540,7 @@ async fn launch(
             let retry = pages::post_form(
                 "/portal/launch",
                 &session.csrf,
-                &[("stack", &form.stack), ("app", &form.app)],
+                &[("stack", stack), ("app", app)],
                 r#"<button id="retry-now" type="submit">Try now</button>"#,
             )
             .replacen("<form ", r#"<form id="retry" "#, 1);
@@ -547,8 +564,8 @@ async fn launch(
     // A session that was already running starts the app now; a new one
     // starts the URL's app when its page connects.
     if was_running {
-        if let Err(err) = catalog::start_app(&server, &session_id, &form.app).await {
-            tracing::debug!("starting {} in a running session: {err}", form.app);
+        if let Err(err) = catalog::start_app(server, &session_id, app).await {
+            tracing::debug!("starting {app} in a running session: {err}");
         }
     }
     see_other(&format!("/session/{}/", server.tokens.sign(&grant)))

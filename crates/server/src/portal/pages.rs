@@ -75,22 +75,22 @@ pub(crate) fn page(title: &str, signed_in: Option<(&str, &str)>, body: &str) -> 
 }
 
 /// The sign-in form, with an error if the last try failed, and a button per
-/// identity provider (name, label).
+/// identity provider (where it starts, label).
 pub(crate) fn sign_in(
     csrf: &str,
     error: Option<&str>,
     email: &str,
-    providers: &[(&str, &str)],
+    providers: &[(String, &str)],
 ) -> String {
     let error = alert(error);
     let mut federated = String::new();
     if !providers.is_empty() {
         federated.push_str(r#"<p class="muted or">or</p><ul class="providers">"#);
-        for (name, label) in providers {
+        for (start, label) in providers {
             let _ = write!(
                 federated,
-                r#"<li><a class="button" href="/portal/oidc/{name}/start">Sign in with {label}</a></li>"#,
-                name = escape(name),
+                r#"<li><a class="button" href="{start}">Sign in with {label}</a></li>"#,
+                start = escape(start),
                 label = escape(label),
             );
         }
