@@ -4,7 +4,6 @@
 // checks that the server took every sandbox and runtime directory down with it.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createHash, createHmac } from 'node:crypto';
 import { existsSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -12,6 +11,7 @@ import {
   portholeBin, makeTmp, waitFor, spawnTracked, stopPorthole, descendants, cmdline,
   stillRunning, launchBrowser, procStat,
 } from './harness.mjs';
+import { adminApi } from '../../web/console/sigv4.js';
 
 export const REGION = 'us-east-1';
 export const DEFAULT_NAME = 'porthole-default';
@@ -23,33 +23,7 @@ export const FLEET_METRICS = [
   'InUseCapacity', 'PendingCapacity', 'RunningCapacity', 'InsufficientCapacityError',
 ];
 
-// ---------------------------------------------------------------- SigV4 + admin API
-
-const sha256 = (data) => createHash('sha256').update(data).digest('hex');
-const hmac = (key, data) => createHmac('sha256', key).update(data).digest();
-
-/** Headers of a SigV4-signed POST / for `service` (signed: content-type, host, x-amz-*). */
-export function signRequest({ url, body, headers, accessKeyId, secretAccessKey, service = 'appstream', region = REGION, date = new Date() }) {
-  const amzDate = date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
-  const day = amzDate.slice(0, 8);
-  const u = new URL(url);
-  const all = { ...Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])), host: u.host, 'x-amz-date': amzDate };
-  const names = Object.keys(all).sort();
-  const canonical = [
-    'POST', u.pathname, '',
-    ...names.map((n) => `${n}:${String(all[n]).trim()}`), '',
-    names.join(';'), sha256(body),
-  ].join('\n');
-  const scope = `${day}/${region}/${service}/aws4_request`;
-  const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256(canonical)].join('\n');
-  let key = hmac(`AWS4${secretAccessKey}`, day);
-  for (const part of [region, service, 'aws4_request']) key = hmac(key, part);
-  const signature = createHmac('sha256', key).update(toSign).digest('hex');
-  return {
-    ...all,
-    authorization: `AWS4-HMAC-SHA256 Credential=${accessKeyId}/${scope}, SignedHeaders=${names.join(';')}, Signature=${signature}`,
-  };
-}
+// ---------------------------------------------------------------- admin API
 
 /** The [default] profile of an AWS shared-credentials file. */
 export function readCredentials(path) {
@@ -58,31 +32,9 @@ export function readCredentials(path) {
   return { accessKeyId: get('aws_access_key_id'), secretAccessKey: get('aws_secret_access_key') };
 }
 
-export class AdminError extends Error {
-  constructor(operation, status, body) {
-    super(`${operation}: HTTP ${status} ${body.__type ?? ''} ${body.message ?? body.Message ?? JSON.stringify(body)}`);
-    this.status = status;
-    this.code = String(body.__type ?? '').split('#').pop();
-  }
-}
-
 /** An admin API client: `await admin.call('DescribeFleets', { Names: [...] })`. */
-export function adminClient(endpoint, credentials) {
-  return {
-    async call(operation, input = {}) {
-      const body = JSON.stringify(input);
-      const headers = signRequest({
-        url: `${endpoint}/`, body, ...credentials,
-        headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `PhotonAdminProxyService.${operation}` },
-      });
-      delete headers.host; // fetch sets it (and refuses to be given it)
-      const res = await fetch(`${endpoint}/`, { method: 'POST', headers, body });
-      const text = await res.text();
-      const parsed = text ? JSON.parse(text) : {};
-      if (!res.ok) throw new AdminError(operation, res.status, parsed);
-      return parsed;
-    },
-  };
+export function adminClient(endpoint, { accessKeyId, secretAccessKey }, service = 'appstream') {
+  return adminApi({ endpoint, credentials: { accessKeyId, secretAccessKey }, region: REGION, service });
 }
 
 // ---------------------------------------------------------------- the server

@@ -80,8 +80,12 @@ fn authenticate(
         body,
     };
     let credentials = &server.credentials;
-    let secrets = |key: &str| {
-        (key == credentials.access_key_id).then(|| credentials.secret_access_key.clone())
+    let at = now();
+    // The administrator's key, or the console's temporary credentials.
+    let secrets = |key: &str, session_token: Option<&str>| match session_token {
+        _ if key == credentials.access_key_id => Ok(credentials.secret_access_key.clone()),
+        Some(token) => crate::console::secret_for(&server.tokens, key, token, at),
+        None => Err(porthole_sigv4::AuthError::UnknownAccessKey),
     };
     // The credential scope names the service the client signed for.
     porthole_sigv4::verify(

@@ -42,6 +42,7 @@ impl Server {
                 self.signals.leave(&session_id, reason.message());
                 self.signals.forget(&session_id);
                 self.session_apps.forget(&session_id);
+                self.traffic.forget(&session_id);
                 if let Err(err) = self
                     .plane
                     .persist_and_record(std::slice::from_ref(&session_id))

@@ -27,6 +27,8 @@ use crate::state::{now, Server};
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// Input is reported to the control plane at most this often.
 const INPUT_REPORT_INTERVAL: Duration = Duration::from_secs(1);
+/// How often each browser's round trip is measured.
+const PING_INTERVAL: Duration = Duration::from_secs(1);
 
 pub fn routes() -> Router<Arc<Server>> {
     let preparing = Arc::new(Preparing::default());
@@ -160,6 +162,11 @@ async fn connect(
         .observe(|cp| cp.session_connected(&session_id, now()))
         .await;
     let mut last_input_report = tokio::time::Instant::now() - INPUT_REPORT_INTERVAL;
+    // WebSocket pings measure the browser's round trip (answered by its
+    // network stack, whatever its page is doing).
+    let mut pings = tokio::time::interval(PING_INTERVAL);
+    let mut ping_out: Option<(u64, tokio::time::Instant)> = None;
+    let mut ping_count = 0u64;
     // Warnings already passed to this browser: the signal holds the latest ones.
     let mut told: Vec<Notice> = Vec::new();
     let reason = loop {
@@ -168,6 +175,7 @@ async fn connect(
                 let Some(Ok(message)) = message else { break "the browser left".to_owned() };
                 let forwarded = match message {
                     Message::Binary(bytes) => {
+                        server.traffic.received_from_browser(&session_id, bytes.len());
                         if porthole_protocol::is_input_message(&bytes) && last_input_report.elapsed() >= INPUT_REPORT_INTERVAL {
                             last_input_report = tokio::time::Instant::now();
                             let mut cp = server.plane.lock().await;
@@ -177,7 +185,16 @@ async fn connect(
                     }
                     Message::Text(text) => AgentMessage::Text(text.as_str().into()),
                     Message::Close(_) => break "the browser left".to_owned(),
-                    Message::Ping(_) | Message::Pong(_) => continue,
+                    Message::Pong(payload) => {
+                        if let Some((count, sent)) = ping_out {
+                            if payload[..] == count.to_be_bytes() {
+                                server.traffic.round_trip(&session_id, sent.elapsed());
+                                ping_out = None;
+                            }
+                        }
+                        continue;
+                    }
+                    Message::Ping(_) => continue,
                 };
                 if to_agent.send(forwarded).await.is_err() {
                     break "the instance's stream ended".to_owned();
@@ -185,7 +202,10 @@ async fn connect(
             }
             message = from_agent.next() => {
                 let forwarded = match message {
-                    Some(Ok(AgentMessage::Binary(bytes))) => Message::Binary(bytes),
+                    Some(Ok(AgentMessage::Binary(bytes))) => {
+                        server.traffic.sent_to_browser(&session_id, bytes.len());
+                        Message::Binary(bytes)
+                    }
                     Some(Ok(AgentMessage::Close(frame))) => {
                         break frame.map_or_else(|| "the instance closed the stream".to_owned(), |f| f.reason.to_string());
                     }
@@ -193,6 +213,14 @@ async fn connect(
                     Some(Err(_)) | None => break "the instance's stream ended".to_owned(),
                 };
                 if browser.send(forwarded).await.is_err() {
+                    break "the browser left".to_owned();
+                }
+            }
+            _ = pings.tick() => {
+                ping_count += 1;
+                ping_out = Some((ping_count, tokio::time::Instant::now()));
+                let ping = Message::Ping(ping_count.to_be_bytes().to_vec().into());
+                if browser.send(ping).await.is_err() {
                     break "the browser left".to_owned();
                 }
             }

@@ -13,6 +13,7 @@
 mod admin;
 mod catalog;
 mod config;
+mod console;
 mod credentials;
 mod defaults;
 mod effects;
@@ -167,6 +168,7 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
         )
         .route("/metrics", get(metrics::handle))
         .merge(portal::routes())
+        .merge(console::routes())
         .merge(gateway::routes())
         .with_state(server.clone());
     let ticker = tokio::spawn(tick_forever(server.clone()));

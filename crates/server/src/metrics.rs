@@ -1,5 +1,6 @@
 //! `/metrics` in the Prometheus text format, with AppStream's fleet metric
-//! names (as CloudWatch publishes them), one series per fleet.
+//! names (as CloudWatch publishes them), one series per fleet, and each live
+//! session's browser round trips and bytes (what the console shows).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -10,6 +11,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use porthole_control::{Capacity, ControlPlane};
 
+use crate::sessions::SessionTraffic;
 use crate::state::Server;
 
 /// (name, help, value): one Prometheus series per fleet for each.
@@ -50,11 +52,15 @@ const METRICS: &[Metric] = &[
 
 pub async fn handle(State(server): State<Arc<Server>>) -> impl IntoResponse {
     let failures = server.instances.launch_failures();
-    let text = render(&*server.plane.lock().await, &failures);
+    let text = render(&*server.plane.lock().await, &failures, &server.traffic);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
-fn render(cp: &ControlPlane, launch_failures: &BTreeMap<String, u64>) -> String {
+fn render(
+    cp: &ControlPlane,
+    launch_failures: &BTreeMap<String, u64>,
+    traffic: &SessionTraffic,
+) -> String {
     let fleets: Vec<(String, Capacity)> = cp
         .fleets()
         .filter_map(|f| Some((f.name.clone(), cp.capacity(&f.name).ok()?)))
@@ -88,6 +94,39 @@ fn render(cp: &ControlPlane, launch_failures: &BTreeMap<String, u64>) -> String 
         let _ = writeln!(
             out,
             "porthole_instance_launch_failures_total{{fleet=\"{fleet}\"}} {failed}"
+        );
+    }
+    let sessions: Vec<_> = cp
+        .sessions()
+        .filter(|s| s.is_live())
+        .filter_map(|s| Some((s.id.clone(), traffic.of(&s.id)?)))
+        .collect();
+    let _ = writeln!(
+        out,
+        "# HELP porthole_session_round_trip_ms Browser round trips of the latest pings\n\
+         # TYPE porthole_session_round_trip_ms summary"
+    );
+    for (id, t) in &sessions {
+        for q in [0.5, 0.95] {
+            if let Some(ms) = t.round_trip_quantile(q) {
+                let _ = writeln!(
+                    out,
+                    "porthole_session_round_trip_ms{{session=\"{id}\",quantile=\"{q}\"}} {ms:.1}"
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP porthole_session_bytes_total Stream bytes through the gateway\n\
+         # TYPE porthole_session_bytes_total counter"
+    );
+    for (id, t) in &sessions {
+        let _ = writeln!(
+            out,
+            "porthole_session_bytes_total{{session=\"{id}\",direction=\"to_browser\"}} {}\n\
+             porthole_session_bytes_total{{session=\"{id}\",direction=\"from_browser\"}} {}",
+            t.bytes_to_browser, t.bytes_from_browser
         );
     }
     out

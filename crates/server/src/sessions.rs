@@ -1,6 +1,6 @@
 //! What the server keeps per live session beside the plane: what its
-//! browsers must be told, and which apps it has had started. Both are
-//! forgotten when the session ends.
+//! browsers must be told, which apps it has had started, and its traffic.
+//! All are forgotten when the session ends.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -128,5 +128,106 @@ impl SessionApps {
             .get(session_id)
             .map(|l| l.started.clone())
             .unwrap_or_default()
+    }
+}
+
+/// Round trips kept per session for its latency quantiles.
+const ROUND_TRIP_SAMPLES: usize = 120;
+
+/// Each live session's traffic through the gateway: bytes each way and the
+/// latest browser round trips (WebSocket pings), for /metrics and the console.
+#[derive(Default)]
+pub(crate) struct SessionTraffic(Mutex<HashMap<String, Traffic>>);
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct Traffic {
+    pub(crate) bytes_to_browser: u64,
+    pub(crate) bytes_from_browser: u64,
+    /// Milliseconds, oldest first.
+    round_trips: std::collections::VecDeque<f64>,
+}
+
+impl Traffic {
+    /// The `q` quantile (0..=1) of the kept round trips, nearest rank.
+    pub(crate) fn round_trip_quantile(&self, q: f64) -> Option<f64> {
+        let mut sorted: Vec<f64> = self.round_trips.iter().copied().collect();
+        sorted.sort_by(f64::total_cmp);
+        let rank = (q * sorted.len() as f64).ceil() as usize;
+        sorted.get(rank.clamp(1, sorted.len().max(1)) - 1).copied()
+    }
+}
+
+impl SessionTraffic {
+    fn modify(&self, session_id: &str, modify: impl FnOnce(&mut Traffic)) {
+        modify(
+            self.0
+                .lock()
+                .expect("traffic lock")
+                .entry(session_id.to_owned())
+                .or_default(),
+        );
+    }
+
+    pub(crate) fn sent_to_browser(&self, session_id: &str, bytes: usize) {
+        self.modify(session_id, |t| t.bytes_to_browser += bytes as u64);
+    }
+
+    pub(crate) fn received_from_browser(&self, session_id: &str, bytes: usize) {
+        self.modify(session_id, |t| t.bytes_from_browser += bytes as u64);
+    }
+
+    pub(crate) fn round_trip(&self, session_id: &str, round_trip: std::time::Duration) {
+        self.modify(session_id, |t| {
+            if t.round_trips.len() == ROUND_TRIP_SAMPLES {
+                t.round_trips.pop_front();
+            }
+            t.round_trips.push_back(round_trip.as_secs_f64() * 1000.0);
+        });
+    }
+
+    pub(crate) fn of(&self, session_id: &str) -> Option<Traffic> {
+        self.0
+            .lock()
+            .expect("traffic lock")
+            .get(session_id)
+            .cloned()
+    }
+
+    pub(crate) fn forget(&self, session_id: &str) {
+        self.0.lock().expect("traffic lock").remove(session_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn round_trip_quantiles_are_nearest_rank_over_the_latest_samples() {
+        let traffic = SessionTraffic::default();
+        assert_eq!(traffic.of("s"), None);
+        for ms in 1..=100 {
+            traffic.round_trip("s", Duration::from_millis(ms));
+        }
+        let t = traffic.of("s").unwrap();
+        assert_eq!(t.round_trip_quantile(0.5), Some(50.0));
+        assert_eq!(t.round_trip_quantile(0.95), Some(95.0));
+        for _ in 0..ROUND_TRIP_SAMPLES {
+            traffic.round_trip("s", Duration::from_millis(7));
+        }
+        let t = traffic.of("s").unwrap();
+        assert_eq!(
+            t.round_trip_quantile(0.95),
+            Some(7.0),
+            "old samples dropped"
+        );
+        traffic.sent_to_browser("s", 10);
+        traffic.received_from_browser("s", 3);
+        let t = traffic.of("s").unwrap();
+        assert_eq!((t.bytes_to_browser, t.bytes_from_browser), (10, 3));
+        traffic.forget("s");
+        assert_eq!(traffic.of("s"), None);
+        assert_eq!(Traffic::default().round_trip_quantile(0.5), None);
     }
 }

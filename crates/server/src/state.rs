@@ -14,7 +14,7 @@ use crate::mail::Mailer;
 use crate::oidc::OidcProviders;
 use crate::plane::Plane;
 use crate::saml::SamlProviders;
-use crate::sessions::{SessionApps, SessionSignals};
+use crate::sessions::{SessionApps, SessionSignals, SessionTraffic};
 use crate::tokens::TokenKey;
 
 pub(crate) struct Server {
@@ -30,6 +30,8 @@ pub(crate) struct Server {
     pub(crate) signals: SessionSignals,
     /// Apps started in each session (the URL's and the catalog's).
     pub(crate) session_apps: SessionApps,
+    /// Bytes and round trips of each live session's browsers.
+    pub(crate) traffic: SessionTraffic,
     /// Set at shutdown: instances that stop then are not replaced.
     stopping: AtomicBool,
     pub(crate) base_url: String,
@@ -54,6 +56,7 @@ impl Server {
             idps,
             signals: SessionSignals::default(),
             session_apps: SessionApps::default(),
+            traffic: SessionTraffic::default(),
             stopping: AtomicBool::new(false),
             base_url,
         }

@@ -1,11 +1,14 @@
-//! Streaming-URL tokens: the grant the control plane authorised, signed with
-//! the server's key so that it cannot be forged or altered, and checked for
-//! expiry when opened. Pure: the key and the time are parameters.
+//! Signed tokens: streaming URLs (the grant the control plane authorised,
+//! signed with the server's key so that it cannot be forged or altered, and
+//! checked for expiry when opened) and, with a derived key, the console's
+//! temporary credentials. Pure: the key and the time are parameters.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use porthole_control::{StreamingGrant, Timestamp};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -40,19 +43,30 @@ impl TokenKey {
         HmacSha256::new_from_slice(&self.0).expect("HMAC takes keys of any length")
     }
 
-    pub fn sign(&self, grant: &StreamingGrant) -> String {
-        let payload = serde_json::to_vec(grant).expect("grants serialize");
+    /// A key for another purpose, so that no token made for one is
+    /// accepted for the other.
+    pub fn derive(&self, purpose: &str) -> TokenKey {
+        TokenKey(self.mac_of(purpose.as_bytes()))
+    }
+
+    pub fn mac_of(&self, data: &[u8]) -> Vec<u8> {
         let mut mac = self.mac();
-        mac.update(&payload);
-        let signature = mac.finalize().into_bytes();
+        mac.update(data);
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// `value` as JSON, signed: `payload.signature`, both base64url.
+    pub fn sign_value<T: Serialize>(&self, value: &T) -> String {
+        let payload = serde_json::to_vec(value).expect("token payloads serialize");
         format!(
             "{}.{}",
-            URL_SAFE_NO_PAD.encode(payload),
-            URL_SAFE_NO_PAD.encode(signature)
+            URL_SAFE_NO_PAD.encode(&payload),
+            URL_SAFE_NO_PAD.encode(self.mac_of(&payload))
         )
     }
 
-    pub fn verify(&self, token: &str, now: Timestamp) -> Result<StreamingGrant, TokenError> {
+    /// The value of a token this key signed ([`TokenError::Invalid`] if not).
+    pub fn open_value<T: DeserializeOwned>(&self, token: &str) -> Result<T, TokenError> {
         let (payload, signature) = token.split_once('.').ok_or(TokenError::Invalid)?;
         let payload = URL_SAFE_NO_PAD
             .decode(payload)
@@ -64,8 +78,15 @@ impl TokenKey {
         mac.update(&payload);
         mac.verify_slice(&signature)
             .map_err(|_| TokenError::Invalid)?;
-        let grant: StreamingGrant =
-            serde_json::from_slice(&payload).map_err(|_| TokenError::Invalid)?;
+        serde_json::from_slice(&payload).map_err(|_| TokenError::Invalid)
+    }
+
+    pub fn sign(&self, grant: &StreamingGrant) -> String {
+        self.sign_value(grant)
+    }
+
+    pub fn verify(&self, token: &str, now: Timestamp) -> Result<StreamingGrant, TokenError> {
+        let grant: StreamingGrant = self.open_value(token)?;
         if now >= grant.expires {
             return Err(TokenError::Expired);
         }

@@ -30,14 +30,24 @@ pub struct Request<'a> {
     pub body: &'a [u8],
 }
 
-/// Finds the secret access key for an access key id.
+/// Finds the secret access key for an access key id and, for temporary
+/// credentials, the request's session token (`X-Amz-Security-Token`):
+/// [`AuthError::UnknownAccessKey`] or [`AuthError::ExpiredToken`] if none.
 pub trait SecretLookup {
-    fn secret_for(&self, access_key_id: &str) -> Option<String>;
+    fn secret_for(
+        &self,
+        access_key_id: &str,
+        session_token: Option<&str>,
+    ) -> Result<String, AuthError>;
 }
 
-impl<F: Fn(&str) -> Option<String>> SecretLookup for F {
-    fn secret_for(&self, access_key_id: &str) -> Option<String> {
-        self(access_key_id)
+impl<F: Fn(&str, Option<&str>) -> Result<String, AuthError>> SecretLookup for F {
+    fn secret_for(
+        &self,
+        access_key_id: &str,
+        session_token: Option<&str>,
+    ) -> Result<String, AuthError> {
+        self(access_key_id, session_token)
     }
 }
 
@@ -59,6 +69,9 @@ pub enum AuthError {
     IncompleteSignature(String),
     #[error("The security token included in the request is invalid.")]
     UnknownAccessKey,
+    /// Temporary credentials past their expiration.
+    #[error("The security token included in the request is expired")]
+    ExpiredToken,
     /// Well-formed but refused for a stated reason (wrong credential scope,
     /// `host` not signed).
     #[error("{0}")]
@@ -88,6 +101,7 @@ impl AuthError {
             AuthError::MissingAuthentication => "MissingAuthenticationTokenException",
             AuthError::IncompleteSignature(_) => "IncompleteSignatureException",
             AuthError::UnknownAccessKey => "UnrecognizedClientException",
+            AuthError::ExpiredToken => "ExpiredTokenException",
             AuthError::InvalidSignature(_)
             | AuthError::SignatureDoesNotMatch { .. }
             | AuthError::RequestExpired(_) => "InvalidSignatureException",
@@ -179,9 +193,8 @@ pub fn verify(
         }));
     }
 
-    let secret = secrets
-        .secret_for(scope.access_key_id)
-        .ok_or(AuthError::UnknownAccessKey)?;
+    let session_token = first_header(req.headers, "x-amz-security-token").map(str::trim);
+    let secret = secrets.secret_for(scope.access_key_id, session_token)?;
 
     let canonical_request = canonical_request(req, &signed_headers, auth.signed_headers);
     let credential_scope = format!(

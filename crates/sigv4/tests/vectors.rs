@@ -18,8 +18,10 @@ fn sha256_hex(data: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(data))
 }
 
-fn secret_lookup(id: &str) -> Option<String> {
-    (id == "AKIDEXAMPLE").then(|| SECRET.to_owned())
+fn secret_lookup(id: &str, _token: Option<&str>) -> Result<String, AuthError> {
+    (id == "AKIDEXAMPLE")
+        .then(|| SECRET.to_owned())
+        .ok_or(AuthError::UnknownAccessKey)
 }
 
 /// A request in the suite's plain-text HTTP/1.1 form, split into the parts

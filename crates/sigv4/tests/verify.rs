@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 const AKID: &str = "AKIDPORTHOLE";
 const SECRET: &str = "porthole/secret+key";
 const OTHER_AKID: &str = "AKIDOTHER";
+const TEMP_AKID: &str = "ASIATEMPORARY";
 const HOST: &str = "appstream2.us-west-2.amazonaws.com";
 const SERVICE: &str = "appstream";
 const JSON_BODY: &[u8] = br#"{"Names":["default"]}"#;
@@ -24,11 +25,14 @@ fn signing_time() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_764_000_000)
 }
 
-fn secrets(id: &str) -> Option<String> {
-    match id {
-        AKID => Some(SECRET.to_owned()),
-        OTHER_AKID => Some("another secret".to_owned()),
-        _ => None,
+fn secrets(id: &str, token: Option<&str>) -> Result<String, AuthError> {
+    match (id, token) {
+        (AKID, _) => Ok(SECRET.to_owned()),
+        (OTHER_AKID, _) => Ok("another secret".to_owned()),
+        // Temporary credentials: the secret goes with the token.
+        (TEMP_AKID, Some("token-1")) => Ok("temporary secret".to_owned()),
+        (TEMP_AKID, Some("expired-token")) => Err(AuthError::ExpiredToken),
+        _ => Err(AuthError::UnknownAccessKey),
     }
 }
 
@@ -77,11 +81,23 @@ struct Signing<'a> {
     body: &'a [u8],
     content_sha256: bool,
     service: &'a str,
+    /// Temporary credentials (TEMP_AKID) with this session token.
+    session_token: Option<&'a str>,
 }
 
 /// Signs with the SDK's signer and returns what goes on the wire.
 fn sign_with_sdk(s: &Signing<'_>) -> Wire {
-    let identity = Credentials::new(AKID, SECRET, None, None, "test").into();
+    let identity = match s.session_token {
+        Some(token) => Credentials::new(
+            TEMP_AKID,
+            "temporary secret",
+            Some(token.to_owned()),
+            None,
+            "test",
+        ),
+        None => Credentials::new(AKID, SECRET, None, None, "test"),
+    }
+    .into();
     let mut settings = SigningSettings::default();
     if s.content_sha256 {
         settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
@@ -137,6 +153,7 @@ fn json_request(content_sha256: bool) -> Wire {
         body: JSON_BODY,
         content_sha256,
         service: SERVICE,
+        session_token: None,
     })
 }
 
@@ -151,6 +168,7 @@ fn cbor_request(content_sha256: bool) -> Wire {
         body: CBOR_BODY,
         content_sha256,
         service: SERVICE,
+        session_token: None,
     })
 }
 
@@ -161,6 +179,7 @@ fn query_request() -> Wire {
         body: b"",
         content_sha256: false,
         service: SERVICE,
+        session_token: None,
     })
 }
 
@@ -358,6 +377,7 @@ fn wrong_service_scope_is_refused() {
         body: b"{}",
         content_sha256: false,
         service: "dynamodb",
+        session_token: None,
     });
     let err = wire.verify().unwrap_err();
     assert_eq!(
@@ -527,4 +547,30 @@ proptest! {
         let result = verify(&request, &secrets, SERVICE, now);
         prop_assert!(result.is_err(), "forged request accepted: {headers:?}");
     }
+}
+
+fn temporary_request(token: &str) -> Wire {
+    sign_with_sdk(&Signing {
+        path_and_query: "/",
+        headers: &[("Content-Type", "application/x-amz-json-1.1")],
+        body: JSON_BODY,
+        content_sha256: false,
+        service: SERVICE,
+        session_token: Some(token),
+    })
+}
+
+#[test]
+fn temporary_credentials_verify_with_their_token_and_expire() {
+    let verified = temporary_request("token-1").verify().unwrap();
+    assert_eq!(verified.access_key_id, TEMP_AKID);
+
+    let err = temporary_request("expired-token").verify().unwrap_err();
+    assert_eq!(err, AuthError::ExpiredToken);
+    assert_eq!(err.aws_code(), "ExpiredTokenException");
+
+    // A token the lookup does not know (forged, or another key's).
+    let mut wire = temporary_request("token-1");
+    *wire.header_mut("x-amz-security-token") = "token-2".into();
+    assert_eq!(wire.verify().unwrap_err(), AuthError::UnknownAccessKey);
 }

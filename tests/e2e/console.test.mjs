@@ -1,0 +1,116 @@
+// The admin console end to end in headless Chromium: sign in with the access key,
+// create a fleet and a stack and associate them, watch the fleet reach RUNNING, create
+// a user, see a streaming session opened from another browser context appear live and
+// expire it; the console's temporary credentials work with the API until they expire,
+// and altered ones never do. Keyboard and labels are checked with axe-core.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { waitFor, waitStreaming } from './harness.mjs';
+import { serveTest, assertAccessible, readCredentials, fleetOf, REGION, DEFAULT_NAME } from './serve-harness.mjs';
+import { adminApi } from '../../web/console/sigv4.js';
+
+const row = (page, attribute, value) => page.locator(`tr[data-${attribute}="${value}"]`);
+
+test('an administrator runs fleets, stacks, users and sessions from the console, live', { timeout: 240000 }, async (t) => {
+  const { server, browser } = await serveTest(t);
+  const admin = readCredentials(join(server.dataDir, 'credentials'));
+  const { ImageName } = await fleetOf(server);
+
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  page.on('dialog', (dialog) => dialog.accept());
+  await page.goto(`${server.endpoint}/console`);
+  await assertAccessible(page, 'the console sign-in');
+  // The keyboard alone: the access key field has focus.
+  await page.keyboard.type(admin.accessKeyId);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type('not the secret');
+  await page.keyboard.press('Enter');
+  await page.getByText('Wrong access key ID or secret access key.').waitFor();
+  await page.getByLabel('Secret access key').fill(admin.secretAccessKey);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await row(page, 'fleet', DEFAULT_NAME).waitFor();
+  await assertAccessible(page, 'the fleets section');
+
+  await page.getByLabel('Fleet name').fill('console-fleet');
+  await page.getByLabel('Image', { exact: true }).fill(ImageName);
+  await page.getByLabel('Fleet type').selectOption('ALWAYS_ON');
+  await page.getByLabel('Desired capacity', { exact: true }).fill('1');
+  await page.getByRole('button', { name: 'Create fleet' }).click();
+  const fleet = row(page, 'fleet', 'console-fleet');
+  await fleet.waitFor();
+  assert.equal(await fleet.locator('.state').textContent(), 'STOPPED');
+  await page.getByRole('button', { name: 'Start console-fleet' }).click();
+  // Live: the row changes without a reload.
+  await page.waitForFunction(() => document.querySelector('tr[data-fleet="console-fleet"] .state')?.textContent === 'RUNNING',
+    null, { timeout: 90000, polling: 200 });
+
+  await page.getByRole('button', { name: 'Stacks' }).click();
+  await page.getByLabel('Stack name').fill('console-stack');
+  await page.getByRole('button', { name: 'Create stack' }).click();
+  await row(page, 'stack', 'console-stack').waitFor();
+  await page.getByLabel('Stack', { exact: true }).fill('console-stack');
+  await page.getByLabel('Fleet', { exact: true }).fill('console-fleet');
+  await page.getByRole('button', { name: 'Associate fleet' }).click();
+  await page.waitForFunction(() => document.querySelector('tr[data-stack="console-stack"]')?.textContent.includes('console-fleet'),
+    null, { timeout: 10000, polling: 100 });
+  // An API error is shown in words.
+  await page.getByLabel('Stack name').fill('console-stack');
+  await page.getByRole('button', { name: 'Create stack' }).click();
+  await page.getByRole('alert').filter({ hasText: 'ResourceAlreadyExistsException' }).waitFor();
+
+  await page.getByRole('button', { name: 'Users' }).click();
+  await page.getByLabel('Email', { exact: true }).fill('cora@example.com');
+  await page.getByLabel('First name').fill('Cora');
+  await page.getByRole('button', { name: 'Create user and send welcome' }).click();
+  await row(page, 'user', 'cora@example.com').waitFor();
+  const { Users } = await server.admin.call('DescribeUsers', { AuthenticationType: 'USERPOOL' });
+  assert.deepEqual(Users.map((u) => [u.UserName, u.FirstName]), [['cora@example.com', 'Cora']]);
+
+  // A user streams from another browser; the console lists them, live, and ends it.
+  await page.getByRole('button', { name: 'Sessions' }).click();
+  await page.getByText('No live session.').waitFor();
+  const viewer = await browser.newContext({ viewport: { width: 1024, height: 640 } });
+  const stream = await viewer.newPage();
+  await stream.goto(server.openUrl);
+  await waitStreaming(stream, { timeout: 60000 });
+  const { Sessions: [session] } = await server.admin.call('DescribeSessions', { StackName: DEFAULT_NAME, FleetName: DEFAULT_NAME });
+  const listed = row(page, 'session', session.Id);
+  await listed.waitFor({ timeout: 15000 });
+  assert.match(await listed.textContent(), new RegExp(session.UserId));
+  // Its browser's round trip, measured by the gateway, shows up live.
+  await page.waitForFunction((id) => /\d+(\.\d)? \/ \d+(\.\d)? ms/.test(document.querySelector(`tr[data-session="${id}"] [data-latency]`)?.textContent ?? ''),
+    session.Id, { timeout: 15000, polling: 200 });
+  await listed.getByRole('button', { name: /Expire the session/ }).click();
+  await listed.waitFor({ state: 'detached', timeout: 15000 });
+  await stream.waitForFunction(() => window.porthole?.state === 'closed', null, { timeout: 20000, polling: 100 });
+  await viewer.close();
+
+  // The console's credentials are temporary ones of the API itself.
+  const temporary = await page.evaluate(() => JSON.parse(sessionStorage.getItem('porthole-console-credentials')));
+  assert.match(temporary.accessKeyId, /^ASIA/);
+  assert.ok(temporary.sessionToken);
+  const api = (credentials) => adminApi({ endpoint: server.endpoint, credentials, region: REGION });
+  const { Fleets } = await api(temporary).call('DescribeFleets', {});
+  assert.ok(Fleets.some((f) => f.Name === 'console-fleet'));
+  const altered = { ...temporary, sessionToken: temporary.sessionToken.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')) };
+  await assert.rejects(api(altered).call('DescribeFleets', {}), { code: 'UnrecognizedClientException', status: 403 });
+  const wrongSecret = { ...temporary, secretAccessKey: `${temporary.secretAccessKey}x` };
+  await assert.rejects(api(wrongSecret).call('DescribeFleets', {}), { code: 'InvalidSignatureException' });
+
+  const shortLived = await page.evaluate(async (key) => (await fetch('/console/credentials', {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ ...key, durationSeconds: 1 }),
+  })).json(), admin);
+  const short = { accessKeyId: shortLived.AccessKeyId, secretAccessKey: shortLived.SecretAccessKey, sessionToken: shortLived.SessionToken };
+  const expired = await waitFor(async () => {
+    try {
+      await api(short).call('DescribeFleets', {});
+      return null;
+    } catch (err) {
+      return err;
+    }
+  }, { timeout: 10000, interval: 200, what: 'the one-second credentials to expire' });
+  assert.equal(expired.code, 'ExpiredTokenException');
+});
