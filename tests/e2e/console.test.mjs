@@ -46,6 +46,12 @@ test('an administrator runs fleets, stacks, users and sessions from the console,
   await page.waitForFunction(() => document.querySelector('tr[data-fleet="console-fleet"] .state')?.textContent === 'RUNNING',
     null, { timeout: 90000, polling: 200 });
 
+  await page.getByLabel('Fleet to edit').fill('console-fleet');
+  await page.getByLabel('New disconnect timeout (s)').fill('120');
+  await page.getByRole('button', { name: 'Save fleet' }).click();
+  await waitFor(async () => (await server.admin.call('DescribeFleets', { Names: ['console-fleet'] })).Fleets[0].DisconnectTimeoutInSeconds === 120,
+    { timeout: 10000, interval: 200, what: 'UpdateFleet from the console' });
+
   await page.getByRole('button', { name: 'Stacks' }).click();
   await page.getByLabel('Stack name').fill('console-stack');
   await page.getByRole('button', { name: 'Create stack' }).click();
@@ -55,12 +61,31 @@ test('an administrator runs fleets, stacks, users and sessions from the console,
   await page.getByRole('button', { name: 'Associate fleet' }).click();
   await page.waitForFunction(() => document.querySelector('tr[data-stack="console-stack"]')?.textContent.includes('console-fleet'),
     null, { timeout: 10000, polling: 100 });
+  await page.getByLabel('Stack to set').fill('console-stack');
+  await page.getByLabel('File upload').uncheck();
+  await page.getByLabel('Home folders').check();
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await page.waitForFunction(() => document.querySelector('tr[data-stack="console-stack"]')?.textContent.includes('FILE_UPLOAD'),
+    null, { timeout: 10000, polling: 100 });
+  const [stack] = (await server.admin.call('DescribeStacks', { Names: ['console-stack'] })).Stacks;
+  assert.deepEqual(stack.StorageConnectors.map((c) => c.ConnectorType), ['HOMEFOLDERS']);
+  assert.equal(stack.UserSettings.find((u) => u.Action === 'FILE_UPLOAD').Permission, 'DISABLED');
+  await page.getByLabel('Entitlement stack').fill('console-stack');
+  await page.getByLabel('Entitlement name').fill('eng');
+  await page.getByLabel('Attribute value').fill('eng');
+  await page.getByRole('button', { name: 'Create entitlement' }).click();
+  await page.waitForFunction(() => document.querySelector('tr[data-stack="console-stack"]')?.textContent.includes('eng (groups=eng)'),
+    null, { timeout: 10000, polling: 100 });
+  await assertAccessible(page, 'the stacks section');
   // An API error is shown in words.
   await page.getByLabel('Stack name').fill('console-stack');
   await page.getByRole('button', { name: 'Create stack' }).click();
   await page.getByRole('alert').filter({ hasText: 'ResourceAlreadyExistsException' }).waitFor();
 
-  await page.getByRole('button', { name: 'Users' }).click();
+  // Sections switch from the keyboard too.
+  await page.getByRole('button', { name: 'Users' }).focus();
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Users' }).waitFor();
   await page.getByLabel('Email', { exact: true }).fill('cora@example.com');
   await page.getByLabel('First name').fill('Cora');
   await page.getByRole('button', { name: 'Create user and send welcome' }).click();

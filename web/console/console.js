@@ -104,6 +104,87 @@ async function stacksAndFleets() {
   return pairs;
 }
 
+/** UpdateFleet with the fields filled in (a running fleet changes what it can). */
+function editFleetForm() {
+  const numbers = ['MaxUserDurationInSeconds', 'DisconnectTimeoutInSeconds', 'IdleDisconnectTimeoutInSeconds'];
+  const form = h('form', { class: 'row', 'aria-label': 'Edit a fleet' },
+    field('Fleet to edit', h('input', { name: 'Name', required: true })),
+    field('New image', h('input', { name: 'ImageName', list: 'image-names' })),
+    field('New instance type', h('input', { name: 'InstanceType' })),
+    field('New max session (s)', h('input', { name: 'MaxUserDurationInSeconds', type: 'number', min: '600' })),
+    field('New disconnect timeout (s)', h('input', { name: 'DisconnectTimeoutInSeconds', type: 'number', min: '60' })),
+    field('New idle timeout (s)', h('input', { name: 'IdleDisconnectTimeoutInSeconds', type: 'number', min: '0' })),
+    h('button', { type: 'submit' }, 'Save fleet'));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const changes = Object.fromEntries([...new FormData(form)].filter(([, v]) => v !== '')
+      .map(([k, v]) => [k, numbers.includes(k) ? Number(v) : v]));
+    act(async () => {
+      await appstream.call('UpdateFleet', changes);
+      form.reset();
+    });
+  });
+  return form;
+}
+
+const USER_SETTINGS = [
+  ['CLIPBOARD_COPY_FROM_LOCAL_DEVICE', 'Paste into the session'],
+  ['CLIPBOARD_COPY_TO_LOCAL_DEVICE', 'Copy out of the session'],
+  ['FILE_UPLOAD', 'File upload'],
+  ['FILE_DOWNLOAD', 'File download'],
+  ['PRINTING_TO_LOCAL_DEVICE', 'Printing to the local device'],
+];
+
+/** UpdateStack: its user settings and home folders. */
+function stackSettingsForm() {
+  const form = h('form', { class: 'row', 'aria-label': 'Stack settings' },
+    field('Stack to set', h('input', { name: 'Name', required: true })),
+    h('fieldset', {}, h('legend', {}, 'Users may'),
+      USER_SETTINGS.map(([action, label]) => h('label', {}, h('input', { type: 'checkbox', name: action, checked: true }), ` ${label}`))),
+    h('label', {}, h('input', { type: 'checkbox', name: 'HOMEFOLDERS' }), ' Home folders'),
+    h('button', { type: 'submit' }, 'Save settings'));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const v = new FormData(form);
+    const homeFolders = v.has('HOMEFOLDERS');
+    act(() => appstream.call('UpdateStack', {
+      Name: v.get('Name'),
+      UserSettings: USER_SETTINGS.map(([action]) => ({ Action: action, Permission: v.has(action) ? 'ENABLED' : 'DISABLED' })),
+      ...(homeFolders ? { StorageConnectors: [{ ConnectorType: 'HOMEFOLDERS' }] } : { AttributesToDelete: ['STORAGE_CONNECTORS'] }),
+    }));
+  });
+  return form;
+}
+
+/** Entitlements of a stack: create one (an attribute rule), associate an app. */
+function entitlementForms() {
+  const create = h('form', { class: 'row', 'aria-label': 'Create an entitlement' },
+    field('Entitlement stack', h('input', { name: 'StackName', required: true })),
+    field('Entitlement name', h('input', { name: 'Name', required: true })),
+    field('Visibility', select('AppVisibility', ['ASSOCIATED', 'ALL'], 'ASSOCIATED')),
+    field('Attribute', select('AttributeName', ['groups', 'roles', 'department', 'organization', 'title', 'costCenter', 'userType'], 'groups')),
+    field('Attribute value', h('input', { name: 'AttributeValue', required: true })),
+    h('button', { type: 'submit' }, 'Create entitlement'));
+  create.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const v = Object.fromEntries(new FormData(create));
+    act(() => appstream.call('CreateEntitlement', {
+      StackName: v.StackName, Name: v.Name, AppVisibility: v.AppVisibility,
+      Attributes: [{ Name: v.AttributeName, Value: v.AttributeValue }],
+    }));
+  });
+  const associate = h('form', { class: 'row', 'aria-label': 'Entitle an application' },
+    field('Of stack', h('input', { name: 'StackName', required: true })),
+    field('Entitlement', h('input', { name: 'EntitlementName', required: true })),
+    field('Application', h('input', { name: 'ApplicationIdentifier', required: true })),
+    h('button', { type: 'submit' }, 'Entitle application'));
+  associate.addEventListener('submit', (e) => {
+    e.preventDefault();
+    act(() => appstream.call('AssociateApplicationToEntitlement', Object.fromEntries(new FormData(associate))));
+  });
+  return [create, h('hr'), associate];
+}
+
 const SECTIONS = {
   fleets: {
     title: 'Fleets',
@@ -125,7 +206,7 @@ const SECTIONS = {
             action('Set', `Set the capacity of ${f.Name}`, () => act(() => appstream.call('UpdateFleet', { Name: f.Name, ComputeCapacity: { DesiredInstances: Number(desired.value) } }))),
             f.State === 'STOPPED'
               ? action('Start', `Start ${f.Name}`, () => act(() => appstream.call('StartFleet', { Name: f.Name })), '')
-              : action('Stop', `Stop ${f.Name}`, () => act(() => appstream.call('StopFleet', { Name: f.Name }))),
+              : action('Stop', `Stop ${f.Name}`, () => confirmed(`Stop ${f.Name} and end its sessions`) && act(() => appstream.call('StopFleet', { Name: f.Name }))),
             action('Delete', `Delete ${f.Name}`, () => confirmed(`Delete the fleet ${f.Name}`) && act(() => appstream.call('DeleteFleet', { Name: f.Name })), 'danger')));
       });
       return table('Fleets and their capacity, live',
@@ -159,7 +240,7 @@ const SECTIONS = {
       appstream.call('DescribeImages', {}).then(({ Images = [] }) => {
         form.querySelector('datalist').replaceChildren(...Images.map((i) => h('option', { value: i.Name })));
       }).catch(showError);
-      return form;
+      return h('div', {}, form, h('hr'), editFleetForm());
     },
   },
   stacks: {
@@ -167,18 +248,22 @@ const SECTIONS = {
     async render() {
       const pairs = await stacksAndFleets();
       const rows = await Promise.all(pairs.map(async ([s, fleets]) => {
-        const { UserStackAssociations = [] } = await appstream.call('DescribeUserStackAssociations', { StackName: s.Name });
+        const [{ UserStackAssociations = [] }, { Entitlements = [] }] = await Promise.all([
+          appstream.call('DescribeUserStackAssociations', { StackName: s.Name }),
+          appstream.call('DescribeEntitlements', { StackName: s.Name }),
+        ]);
         return h('tr', { 'data-stack': s.Name },
           h('th', { scope: 'row' }, s.Name), h('td', {}, s.DisplayName ?? ''),
           h('td', {}, fleets.join(', ')),
           h('td', {}, UserStackAssociations.map((a) => a.UserName).join(', ')),
           h('td', {}, (s.StorageConnectors ?? []).map((c) => c.ConnectorType).join(', ')),
-          h('td', {}, (s.UserSettings ?? []).map((u) => `${u.Action} ${u.Permission}`).join(', ')),
+          h('td', {}, (s.UserSettings ?? []).filter((u) => u.Permission === 'DISABLED').map((u) => u.Action).join(', ') || 'all allowed'),
+          h('td', {}, Entitlements.map((e) => `${e.Name} (${e.Attributes.map((a) => `${a.Name}=${a.Value}`).join(', ')})`).join('; ')),
           h('td', { class: 'actions' },
             fleets.map((f) => action(`Detach ${f}`, `Detach ${f} from ${s.Name}`, () => act(() => appstream.call('DisassociateFleet', { StackName: s.Name, FleetName: f })))),
             action('Delete', `Delete ${s.Name}`, () => confirmed(`Delete the stack ${s.Name}`) && act(() => appstream.call('DeleteStack', { Name: s.Name })), 'danger')));
       }));
-      return table('Stacks, their fleets and users', ['Name', 'Display name', 'Fleets', 'Users', 'Storage', 'User settings', 'Actions'], rows, 'No stack yet.');
+      return table('Stacks, their fleets and users', ['Name', 'Display name', 'Fleets', 'Users', 'Storage', 'Disabled for users', 'Entitlements', 'Actions'], rows, 'No stack yet.');
     },
     form() {
       const create = h('form', { class: 'row', 'aria-label': 'Create a stack' },
@@ -201,7 +286,7 @@ const SECTIONS = {
         e.preventDefault();
         act(() => appstream.call('AssociateFleet', Object.fromEntries(new FormData(associate))));
       });
-      return h('div', {}, create, h('hr'), associate);
+      return h('div', {}, create, h('hr'), associate, h('hr'), stackSettingsForm(), h('hr'), entitlementForms());
     },
   },
   images: {
