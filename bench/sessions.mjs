@@ -7,14 +7,14 @@
 //      memory (PSS) per session's sandbox and keystroke-to-photon on a sample.
 // Writes a marked section of docs/performance.md. Run through `scripts/bench --workload sessions`.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync, existsSync, readdirSync, mkdirSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { readFileSync, readdirSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import {
-  REPO, portholeBin, launchBrowser, procStat, cmdline, waitFor, waitStreaming, clientDiag,
+  portholeBin, launchBrowser, procStat, cmdline, waitFor, waitStreaming, clientDiag,
 } from '../tests/e2e/harness.mjs';
 import { startServe, stopServe } from '../tests/e2e/serve-harness.mjs';
+import { machine, writeSection } from './report.mjs';
 import { median, percentile, recordFrameArrival, measureLatency } from './latency.mjs';
 
 const { values: opt } = parseArgs({
@@ -342,14 +342,6 @@ const mb = (v) => `${(v / MB).toFixed(1)} MB`;
 const mark = (ok) => (ok ? 'pass' : '**FAIL**');
 const stat = (xs) => ({ median: median(xs), p90: percentile(xs, 90) });
 
-function machine() {
-  const git = (...a) => execFileSync('git', ['-C', REPO, ...a], { encoding: 'utf8' }).trim();
-  let rev = 'unknown';
-  try {
-    rev = git('rev-parse', '--short', 'HEAD') + (git('status', '--porcelain', '--untracked-files=no') ? ' + uncommitted changes' : '');
-  } catch { /* not a checkout */ }
-  return `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, porthole ${rev}`;
-}
 
 function render({ alwaysOn, elastic, steps, problems, chromium, minutes }) {
   const L = [
@@ -416,15 +408,6 @@ function render({ alwaysOn, elastic, steps, problems, chromium, minutes }) {
   return L.join('\n');
 }
 
-function writeOut(path, text) {
-  const file = resolve(REPO, path);
-  const section = `<!-- bench-sessions:start -->\n## Control plane: session start and density\n\n${text}\n<!-- bench-sessions:end -->`;
-  let doc = existsSync(file) ? readFileSync(file, 'utf8') : '# Performance\n\n';
-  const re = /<!-- bench-sessions:start -->[\s\S]*?<!-- bench-sessions:end -->/;
-  doc = re.test(doc) ? doc.replace(re, section) : `${doc.trimEnd()}\n\n${section}\n`;
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, doc);
-}
 
 // ---------------------------------------------------------------- main
 
@@ -465,4 +448,4 @@ try {
 result.minutes = (Date.now() - began) / 60000;
 const text = render(result);
 console.log(text);
-if (opt.out !== '-') writeOut(opt.out, text);
+if (opt.out !== '-') writeSection(opt.out, 'bench-sessions', 'Control plane: session start and density', text);

@@ -41,6 +41,15 @@ if ! cmp -s package-lock.json node_modules/.porthole-lock; then
   cp package-lock.json node_modules/.porthole-lock
 fi
 
+# s3s-fs, a real S3-compatible server (on a directory), for the home-folder tests on S3.
+# Built once from crates.io into /var/tmp (kept between runs); pinned.
+S3S_FS_VERSION=0.14.1
+TOOLS="${PORTHOLE_TEST_TOOLS:-/var/tmp/porthole-tools}"
+if [ "$(cat "$TOOLS/.s3s-fs" 2>/dev/null)" != "$S3S_FS_VERSION" ]; then
+  cargo install --quiet --locked "s3s-fs@$S3S_FS_VERSION" --features binary --root "$TOOLS"
+  echo "$S3S_FS_VERSION" > "$TOOLS/.s3s-fs"
+fi
+
 # Python packages for the admin-API tests (tests/api): signxml (SAML responses signed by
 # the test), the newest boto3/botocore (the
 # rpcv2Cbor client; the AWS CLI's own botocore speaks awsJson1_1) and a WebSocket client,

@@ -7,6 +7,7 @@ import { Stream, wallNow } from './stream.js';
 import { Input } from './input.js';
 import { Ui } from './ui.js';
 import { Catalog } from './catalog.js';
+import { Files } from './files.js';
 import { NoticeKind } from './protocol.js';
 
 const RESIZE_DEBOUNCE_MS = 150;
@@ -46,6 +47,8 @@ const porthole = {
   clipboardText: null,
   /** the session's application catalog (web/catalog.js) @type {import('./catalog.js').CatalogState | null} */
   catalog: null,
+  /** My Files (web/files.js) @type {import('./files.js').FilesState | null} */
+  files: null,
   /** whether the one running worker or Stream paints (tests and diagnostics) */
   offscreen: false,
   /** @param {Message} msg @returns {boolean} whether it went out */
@@ -74,6 +77,13 @@ const ui = new Ui({
 });
 const catalog = new Catalog({ onDone: () => input.focus() });
 porthole.catalog = catalog.state;
+const files = new Files({
+  onDone: () => input.focus(),
+  onRoom: () => ui.dismissNotice(NoticeKind.HomeFolderFull),
+});
+porthole.files = files.state;
+/** My Files is looked for once the session streams (its home folder is attached by then). */
+let filesProbed = false;
 
 /** Asks the server to end the session; its Goodbye then closes the stream, saying so. */
 async function endSession() {
@@ -134,6 +144,10 @@ function onStreamEvent(ev) {
       ui.hideBanner();
       ui.hideOverlay();
       ui.dismissNotice(NoticeKind.Disconnected);
+      if (!filesProbed && catalog.state.available) {
+        filesProbed = true;
+        files.probe();
+      }
       return;
     case 'lost':
       input.reset();
@@ -224,7 +238,12 @@ function main() {
   }
   // Only a session's page has a catalog (not `porthole stream`'s).
   catalog.load().then(() => {
-    if (catalog.state.available) ui.offerEndSession();
+    if (!catalog.state.available) return;
+    ui.offerEndSession();
+    if (!filesProbed && porthole.state === 'streaming') {
+      filesProbed = true;
+      files.probe();
+    }
   });
 }
 

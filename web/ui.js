@@ -1,6 +1,7 @@
 // The page chrome around the remote screen: toolbar, window switcher, banner,
 // disconnected overlay and the stats overlay.
 
+import { NoticeKind } from './protocol.js';
 import { wallNow } from './stream.js';
 
 /** How long the toolbar stays after the pointer leaves it. */
@@ -165,7 +166,13 @@ export class Ui {
     const { box, text, left } = this.notice;
     this.noticeKind = notice.kind;
     text.textContent = notice.text;
+    // A full home folder is a state, not a countdown.
+    const countdown = notice.kind !== NoticeKind.HomeFolderFull;
     const update = () => {
+      if (!countdown) {
+        left.textContent = '';
+        return;
+      }
       const secs = Math.max(0, Math.ceil((notice.deadline - wallNow()) / 1000));
       left.textContent = `${Math.floor(secs / 60)}:${String(secs % 60).padStart(2, '0')} left`;
       if (secs === 0) clearInterval(this.noticeTimer);

@@ -48,7 +48,7 @@ let startQueue = Promise.resolve();
  * Spawns `porthole serve --listen 127.0.0.1:0 --data-dir DIR` on a fresh data dir and
  * resolves once it printed its streaming URL for the default fleet (`openUrl`), which
  * it does once that fleet runs. `env` is added to the server's environment, `args` to
- * its command line.
+ * its command line; `dataDir` restarts a server on an earlier one's data.
  */
 export function startServe(options) {
   const started = startQueue.then(() => spawnServe(options));
@@ -56,8 +56,7 @@ export function startServe(options) {
   return started;
 }
 
-async function spawnServe({ env = {}, args = [], timeout = 60000 } = {}) {
-  const dataDir = makeTmp('porthole-serve-e2e-');
+async function spawnServe({ env = {}, args = [], timeout = 60000, dataDir = makeTmp('porthole-serve-e2e-') } = {}) {
   const p = spawnTracked(portholeBin(), ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, ...args], { env });
   p.dataDir = dataDir;
   // Track the sandboxes from the start: instances come up before the URL is printed.
@@ -80,14 +79,16 @@ async function spawnServe({ env = {}, args = [], timeout = 60000 } = {}) {
 /**
  * SIGTERMs the server and asserts that it exits, that every process it ever spawned
  * (bwrap, `porthole agent`, Xorg, apps) is gone and that the runtime directories of
- * all its instances were removed. Removes the data dir.
+ * all its instances (and their home folder slots) were removed. Removes the data dir.
  */
 export async function stopServe(server) {
   server.track();
   for (const i of instances(server)) server.instanceIds?.add(i.id);
   try {
     await stopPorthole(server);
-    const left = [...(server.instanceIds ?? [])].map((id) => join(RUNTIME_ROOT, id)).filter(existsSync);
+    const left = [...(server.instanceIds ?? [])]
+      .flatMap((id) => [join(RUNTIME_ROOT, id), join(RUNTIME_ROOT, `${id}.homefolder`)])
+      .filter(existsSync);
     if (left.length) throw new Error(`the server left runtime directories behind: ${left.join(', ')}`);
   } finally {
     rmSync(server.dataDir, { recursive: true, force: true });

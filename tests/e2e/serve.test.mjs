@@ -172,7 +172,7 @@ describe('porthole serve', { concurrency: 2 }, () => {
       `for d in 0 1 2 3; do python3 -c "import socket; socket.socket(socket.AF_UNIX).connect('\\0/tmp/.X11-unix/X$d')" 2>/dev/null && echo "X$d reachable"; done > x-abstract; echo checked >> x-abstract`,
       `python3 -c "import socket; socket.create_connection(('127.0.0.1', 6000), 2)" 2> x-tcp; echo rc=$? >> x-tcp`,
     ]);
-    assert.equal(read('ls-run').trim(), 'agent.sock', 'A sees only its own agent socket in /run/porthole');
+    assert.equal(read('ls-run').trim(), 'TemporaryFiles\nagent.sock', 'A sees only its own runtime dir (agent socket, temporary files) in /run/porthole');
     assert.match(read('init'), /^bwrap /, "PID 1 in A's sandbox is its bwrap");
     assert.notEqual(read('init').trim(), cmdline(1).join(' '), "A's PID 1 is not the host's");
     const visible = Number(read('nproc'));

@@ -23,6 +23,7 @@ pub mod fleet;
 pub mod image;
 pub mod instance;
 pub mod instance_type;
+pub mod my_files;
 mod plane;
 mod runtime;
 pub mod scaling;

@@ -109,6 +109,9 @@ pub enum NoticeKind {
     /// The browsers were disconnected; reconnecting by the deadline (the
     /// disconnect timeout) resumes the session.
     Disconnected,
+    /// The home folder reached its quota (the deadline: when) and is
+    /// read-only until files are deleted.
+    HomeFolderFull,
 }
 
 impl NoticeKind {
@@ -122,6 +125,9 @@ impl NoticeKind {
                 "You will be disconnected for inactivity. Use the keyboard or mouse to stay connected."
             }
             Self::Disconnected => "Reconnect to resume your session before it ends.",
+            Self::HomeFolderFull => {
+                "Your home folder is full: nothing more can be saved to it. Delete files in My Files to make room."
+            }
         }
     }
 }

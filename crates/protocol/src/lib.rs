@@ -104,6 +104,9 @@ pub enum NoticeKind {
     /// This browser was disconnected (a Goodbye follows) but the session goes
     /// on: reconnecting within the time left resumes it.
     Disconnected = 2,
+    /// The home folder reached its quota and is read-only until files are deleted
+    /// (`seconds_left` is 0).
+    HomeFolderFull = 3,
 }
 
 impl NoticeKind {
@@ -112,6 +115,7 @@ impl NoticeKind {
             0 => Self::SessionEnding,
             1 => Self::IdleDisconnect,
             2 => Self::Disconnected,
+            3 => Self::HomeFolderFull,
             other => return Err(DecodeError::UnknownNoticeKind(other)),
         })
     }

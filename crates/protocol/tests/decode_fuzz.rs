@@ -122,7 +122,9 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
         (
             prop_oneof![
                 Just(NoticeKind::SessionEnding),
-                Just(NoticeKind::IdleDisconnect)
+                Just(NoticeKind::IdleDisconnect),
+                Just(NoticeKind::Disconnected),
+                Just(NoticeKind::HomeFolderFull)
             ],
             any::<u32>(),
             ".{0,40}"
@@ -216,8 +218,8 @@ fn malformed_inputs_name_their_fault() {
     );
     // A Notice of a kind this version does not know.
     assert_eq!(
-        ServerMessage::decode(&[0x88, 3, 30, 0, 0, 0, 0, 0, 0, 0]),
-        Err(DecodeError::UnknownNoticeKind(3))
+        ServerMessage::decode(&[0x88, 4, 30, 0, 0, 0, 0, 0, 0, 0]),
+        Err(DecodeError::UnknownNoticeKind(4))
     );
     let oversized = vec![0x07; porthole_protocol::MAX_CLIENT_MESSAGE + 1];
     assert!(matches!(

@@ -7,8 +7,15 @@ use crate::{ImageRoot, InstanceSpec, Network};
 
 /// Inside the sandbox: the instance's runtime dir (agent socket), reachable from the host.
 pub const RUNTIME_MOUNT: &str = "/run/porthole";
-/// Inside the sandbox: the user's home, when the spec has one.
+/// Inside the sandbox: the user's home (HOME), the spec's or an empty tmpfs.
 pub const HOME_MOUNT: &str = "/home/user";
+/// Inside the sandbox: where a folder attached to the spec's folder slot appears (where
+/// AppStream puts a user's persistent home folder).
+pub const HOME_FOLDER_MOUNT: &str = "/home/user/MyFiles/HomeFolder";
+/// Inside the sandbox: the instance's temporary files (gone with the instance), which the
+/// server reaches at `<runtime dir>/`[`TEMPORARY_FILES_DIR`].
+pub const TEMPORARY_FILES_MOUNT: &str = "/home/user/MyFiles/TemporaryFiles";
+pub const TEMPORARY_FILES_DIR: &str = "TemporaryFiles";
 const PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 /// `hide` holds the paths to cover with an empty tmpfs; they must exist on the host.
@@ -64,32 +71,28 @@ pub(crate) fn args(spec: &InstanceSpec, hide: &[&Path]) -> Vec<OsString> {
     for (host, inside) in &spec.read_only {
         push(&[&"--ro-bind", host, inside]);
     }
-    if let Some(home) = &spec.home_dir {
-        push(&[&"--bind", home, &HOME_MOUNT]);
+    match &spec.home_dir {
+        Some(home) => push(&[&"--bind", home, &HOME_MOUNT]),
+        None => push(&[&"--dir", &HOME_MOUNT]),
+    }
+    let temporary_files = spec.runtime_dir.join(TEMPORARY_FILES_DIR);
+    push(&[&"--bind", &temporary_files, &TEMPORARY_FILES_MOUNT]);
+    if let Some(slot) = &spec.folder_slot {
+        push(&[&"--bind", slot, &HOME_FOLDER_MOUNT]);
     }
     push(&[&"--clearenv"]);
     for (key, value) in environment(spec) {
         push(&[&"--setenv", &key, &value]);
     }
-    let cwd = if spec.home_dir.is_some() {
-        HOME_MOUNT
-    } else {
-        "/tmp"
-    };
-    push(&[&"--chdir", &cwd, &"--"]);
+    push(&[&"--chdir", &HOME_MOUNT, &"--"]);
     args.extend(spec.command.iter().map(OsString::from));
     args
 }
 
 /// HOME, USER, PATH and LANG, then the spec's variables (which override them).
 pub(crate) fn environment(spec: &InstanceSpec) -> Vec<(String, String)> {
-    let home = if spec.home_dir.is_some() {
-        HOME_MOUNT
-    } else {
-        "/tmp"
-    };
     let mut env: Vec<(String, String)> = [
-        ("HOME", home),
+        ("HOME", HOME_MOUNT),
         ("USER", "user"),
         ("PATH", PATH),
         ("LANG", "C.UTF-8"),
@@ -117,6 +120,7 @@ mod tests {
             root: ImageRoot::Host,
             runtime_dir: "/srv/run/i-1".into(),
             home_dir: Some("/srv/home/i-1".into()),
+            folder_slot: Some("/srv/slots/i-1".into()),
             hide: vec![],
             read_only: vec![],
             limits: Limits {
@@ -149,7 +153,9 @@ mod tests {
             "--unshare-all --die-with-parent --new-session --uid 200001 --gid 200001 \
              --hostname porthole --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp \
              --perms 1777 --dir /tmp/.X11-unix --tmpfs /run --tmpfs /root --tmpfs /home --tmpfs /var/lib/porthole \
-             --bind /srv/run/i-1 /run/porthole --bind /srv/home/i-1 /home/user --clearenv \
+             --bind /srv/run/i-1 /run/porthole --bind /srv/home/i-1 /home/user \
+             --bind /srv/run/i-1/TemporaryFiles /home/user/MyFiles/TemporaryFiles \
+             --bind /srv/slots/i-1 /home/user/MyFiles/HomeFolder --clearenv \
              --setenv HOME /home/user --setenv USER user \
              --setenv PATH /usr/local/bin:/usr/bin:/bin --setenv LANG de_DE.UTF-8 \
              --setenv A 1 --chdir /home/user -- porthole agent"
@@ -165,12 +171,14 @@ mod tests {
     }
 
     #[test]
-    fn without_home_the_cwd_and_home_are_the_private_tmp() {
+    fn without_home_the_home_is_an_empty_directory_on_the_private_home_tmpfs() {
         let mut spec = spec();
         spec.home_dir = None;
+        spec.folder_slot = None;
         let args = joined(&args(&spec, &[]));
-        assert!(!args.contains("/home/user"));
-        assert!(args.contains("--setenv HOME /tmp"));
-        assert!(args.contains("--chdir /tmp --"));
+        assert!(args.contains("--tmpfs /home --bind /srv/run/i-1 /run/porthole --dir /home/user"));
+        assert!(!args.contains("HomeFolder"));
+        assert!(args.contains("--setenv HOME /home/user"));
+        assert!(args.contains("--chdir /home/user --"));
     }
 }

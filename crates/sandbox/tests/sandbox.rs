@@ -96,7 +96,7 @@ print("connect_a_abstract=" + attempt(lambda: connect("\0porthole-test-x11")))
     );
     assert_eq!(field(&out, "list_a_run"), "PermissionError");
     assert_eq!(field(&out, "list_a_home"), "PermissionError");
-    assert_eq!(field(&out, "own_run"), "");
+    assert_eq!(field(&out, "own_run"), "TemporaryFiles");
     assert_eq!(field(&out, "connect_a_agent"), "PermissionError");
     assert_eq!(field(&out, "connect_own_run_agent"), "FileNotFoundError");
     assert_eq!(field(&out, "connect_a_abstract"), "ConnectionRefusedError");
@@ -396,7 +396,7 @@ async fn killing_the_server_kills_its_sandboxes() {
         field(&out, "cgroups").split(',').map(Into::into).collect();
     assert!(runtime.exists() && cgroups.iter().all(|c| c.exists()));
     assert_eq!(
-        porthole_sandbox::remove_leftover(field(&out, "id"), runtime).unwrap(),
+        porthole_sandbox::remove_leftover(field(&out, "id"), runtime, None).unwrap(),
         Leftover::Removed
     );
     assert_cleaned_up(&cgroups, runtime);
@@ -409,7 +409,7 @@ async fn a_supervised_instance_is_no_leftover() {
     let ready = case.fifo("ready");
     let mut instance = case.launch();
     read_line(&ready).await;
-    let leftover = porthole_sandbox::remove_leftover(&case.spec.id, &case.spec.runtime_dir);
+    let leftover = porthole_sandbox::remove_leftover(&case.spec.id, &case.spec.runtime_dir, None);
     assert_eq!(leftover.unwrap(), Leftover::Supervised);
     assert!(case.spec.runtime_dir.exists());
     assert!(instance.cgroups().iter().all(|c| c.exists()));

@@ -32,6 +32,17 @@
 //! The service provider's metadata is served at `/portal/saml/<name>/metadata`
 //! (entity id `<server URL>/portal/saml/<name>`, assertion consumer service
 //! `<server URL>/portal/saml/<name>/acs`).
+//!
+//! ```toml
+//! [home_folders]
+//! quota_mib = 10240                   # per user; 0 for none (the default: 10 GiB)
+//! [home_folders.s3]                   # keep them in a bucket (else on local disk only)
+//! bucket = "porthole-home-folders"
+//! region = "us-east-1"
+//! endpoint = "http://127.0.0.1:9000"  # an S3-compatible server; omit for AWS
+//! access_key_id = "..."
+//! secret_access_key = "..."
+//! ```
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -47,6 +58,55 @@ pub struct FileConfig {
     pub oidc: Vec<OidcConfig>,
     #[serde(default)]
     pub saml: Vec<SamlConfig>,
+    #[serde(default)]
+    pub home_folders: HomeFoldersConfig,
+}
+
+/// Users' persistent home folders (stacks with the HOMEFOLDERS connector).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HomeFoldersConfig {
+    /// Per user, in MiB; 0: no quota.
+    #[serde(default = "default_quota_mib")]
+    pub quota_mib: u64,
+    /// Keep them in an S3 bucket (this host keeps a synced copy).
+    pub s3: Option<S3Config>,
+}
+
+/// The bucket of home folders. No `Debug`: it holds the secret key.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    pub bucket: String,
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// An S3-compatible server's URL; none for AWS. `http://` only on loopback.
+    pub endpoint: Option<String>,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
+}
+
+impl Default for HomeFoldersConfig {
+    fn default() -> Self {
+        Self {
+            quota_mib: default_quota_mib(),
+            s3: None,
+        }
+    }
+}
+
+impl HomeFoldersConfig {
+    pub fn quota_bytes(&self) -> Option<u64> {
+        (self.quota_mib > 0).then(|| self.quota_mib.saturating_mul(1024 * 1024))
+    }
+}
+
+fn default_quota_mib() -> u64 {
+    crate::home_folders::DEFAULT_QUOTA_MIB
 }
 
 /// One OpenID Connect identity provider. No `Debug`: it holds the client
@@ -141,6 +201,14 @@ impl FileConfig {
     }
 
     fn check(&self) -> Result<()> {
+        if let Some(endpoint) = self
+            .home_folders
+            .s3
+            .as_ref()
+            .and_then(|s| s.endpoint.as_ref())
+        {
+            check_issuer(endpoint).context("home_folders.s3.endpoint")?;
+        }
         for idp in &self.oidc {
             let name = &idp.name;
             check_issuer(&idp.issuer).with_context(|| format!("identity provider {name}"))?;
@@ -197,6 +265,7 @@ impl FileConfig {
 /// An issuer is `https://`, or `http://` on this machine's loopback (a
 /// provider for tests or a local setup): tokens never cross a network in
 /// the clear.
+/// An identity provider's issuer, an S3 endpoint: https, or http on loopback only.
 pub(crate) fn check_issuer(url: &str) -> Result<()> {
     if url.starts_with("https://") || is_loopback_http(url) {
         Ok(())

@@ -1,6 +1,7 @@
 //! What a first start creates, so that a newcomer streams an app at once: the
 //! default image (the host's filesystem and its GUI apps), an ALWAYS_ON fleet
-//! with one instance, a stack, and a streaming URL printed at every start.
+//! with one instance, a stack with home folders, and a streaming URL printed at
+//! every start.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -223,7 +224,12 @@ pub async fn create(server: &Arc<Server>) -> Result<()> {
             ),
             (
                 "CreateStack",
-                json!({ "Name": STACK, "DisplayName": "Default stack" }),
+                json!({
+                    "Name": STACK,
+                    "DisplayName": "Default stack",
+                    // A newcomer's files outlive the session from the first one on.
+                    "StorageConnectors": [{ "ConnectorType": "HOMEFOLDERS" }],
+                }),
             ),
             (
                 "AssociateFleet",

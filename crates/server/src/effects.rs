@@ -43,6 +43,7 @@ impl Server {
                 self.signals.forget(&session_id);
                 self.session_apps.forget(&session_id);
                 self.traffic.forget(&session_id);
+                self.home_folders.forget(&session_id);
                 if let Err(err) = self
                     .plane
                     .persist_and_record(std::slice::from_ref(&session_id))
@@ -129,6 +130,11 @@ impl Server {
         };
         let ended = self.instances.run(spec, ready_tx).await;
         let _ = watcher.await;
+        // Everything its apps saved is on disk now: the last push (with S3), in the
+        // background so that the instance's replacement does not wait for the upload.
+        let server = self.clone();
+        let instance = id.clone();
+        tokio::spawn(async move { server.home_folders.instance_ended(&instance).await });
         match ended {
             // The plane backs off before replacing it: no tight loop on a broken fleet.
             Ended::Failed(message) => {

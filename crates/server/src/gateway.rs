@@ -37,6 +37,7 @@ pub fn routes() -> Router<Arc<Server>> {
         .route("/session/{token}/ws", get(upgrade))
         .route("/session/{token}/end", post(end))
         .merge(catalog::routes())
+        .merge(crate::files::routes())
         .route(
             "/session/{token}/{*path}",
             get(|Path((_, path)): Path<(String, String)>| async move {
@@ -261,6 +262,7 @@ fn notice_message(notice: Notice) -> Message {
         NoticeKind::SessionEnding => porthole_protocol::NoticeKind::SessionEnding,
         NoticeKind::IdleDisconnect => porthole_protocol::NoticeKind::IdleDisconnect,
         NoticeKind::Disconnected => porthole_protocol::NoticeKind::Disconnected,
+        NoticeKind::HomeFolderFull => porthole_protocol::NoticeKind::HomeFolderFull,
     };
     let message = porthole_protocol::ServerMessage::Notice {
         kind,
@@ -329,6 +331,14 @@ async fn prepare(server: &Arc<Server>, grant: &StreamingGrant) -> Result<Prepare
     let opened = started.elapsed();
     let instance_id = wait_until_active(server, &session.id).await?;
     let assigned = started.elapsed();
+    // Before the app: it may open files there at once.
+    if server.attach_home_folder(&session.id).await? {
+        tracing::info!(
+            session = %session.id,
+            attach_ms = (started.elapsed() - assigned).as_secs_f64() * 1000.0,
+            "home folder attached"
+        );
+    }
     launch_app_once(server, &session.id).await?;
     Ok(Prepared {
         session_id: session.id,

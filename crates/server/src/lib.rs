@@ -17,7 +17,10 @@ mod console;
 mod credentials;
 mod defaults;
 mod effects;
+mod files;
 mod gateway;
+mod home_folders;
+mod home_sync;
 mod instances;
 mod mail;
 mod metrics;
@@ -44,7 +47,7 @@ use porthole_control::{Config, ControlPlane};
 use porthole_store::Store;
 
 use crate::plane::Plane;
-use crate::state::{now, IdentityProviders, Server};
+use crate::state::{now, IdentityProviders, Server, ServerParts};
 
 pub use config::FileConfig;
 pub use credentials::Credentials;
@@ -126,22 +129,23 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     let base_url = format!("{scheme}://{}", listener.local_addr()?);
     let instances =
         instances::Instances::new(config.runtime_dir.clone(), vec![config.data_dir.clone()])?;
-    let server = Arc::new(Server::new(
-        Plane::new(cp, store),
+    let server = Arc::new(Server::new(ServerParts {
+        plane: Plane::new(cp, store),
         credentials,
-        token_key,
+        tokens: token_key,
         instances,
-        mail::Mailer::new(
+        mailer: mail::Mailer::new(
             &config.data_dir,
             config.smtp_url.as_deref(),
             config.mail_from.as_deref(),
         )?,
-        IdentityProviders {
+        idps: IdentityProviders {
             oidc: oidc::OidcProviders::new(config.file.oidc)?,
             saml: saml::SamlProviders::new(config.file.saml, &base_url)?,
         },
-        base_url.clone(),
-    ));
+        home_folders: home_folders::HomeFolders::new(&config.data_dir, &config.file.home_folders)?,
+        base_url: base_url.clone(),
+    }));
     // Sessions ended by the restart are recorded like any other.
     let ended: Vec<_> = server
         .plane
@@ -172,6 +176,8 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
         .merge(gateway::routes())
         .with_state(server.clone());
     let ticker = tokio::spawn(tick_forever(server.clone()));
+    let quotas = tokio::spawn(server.clone().check_quotas());
+    let sync = tokio::spawn(server.clone().sync_home_folders());
     if server.mailer.sends_by_smtp() {
         tokio::spawn(retry_mail_forever(server.clone()));
     }
@@ -206,6 +212,8 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     stop_signal().await?;
     tracing::info!("shutting down");
     ticker.abort();
+    quotas.abort();
+    sync.abort();
     http.abort();
     server.stop();
     // Sandboxes get their SIGTERM grace period, and their directories are removed.

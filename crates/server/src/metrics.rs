@@ -52,8 +52,41 @@ const METRICS: &[Metric] = &[
 
 pub async fn handle(State(server): State<Arc<Server>>) -> impl IntoResponse {
     let failures = server.instances.launch_failures();
-    let text = render(&*server.plane.lock().await, &failures, &server.traffic);
+    let sync = server.home_folders.remote.as_ref().map(|r| SyncCounts {
+        failures: r.failures.load(std::sync::atomic::Ordering::Relaxed),
+        uploads: r.uploads.load(std::sync::atomic::Ordering::Relaxed),
+        pending: r.pending_count(),
+    });
+    let mut text = render(&*server.plane.lock().await, &failures, &server.traffic);
+    if let Some(sync) = sync {
+        sync.render(&mut text);
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+}
+
+/// Home folders' sync with their S3 bucket.
+struct SyncCounts {
+    failures: u64,
+    uploads: u64,
+    pending: usize,
+}
+
+impl SyncCounts {
+    fn render(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "# HELP porthole_home_folder_sync_failures_total Home folder pushes or pulls to S3 that failed (retried)\n\
+             # TYPE porthole_home_folder_sync_failures_total counter\n\
+             porthole_home_folder_sync_failures_total {}\n\
+             # HELP porthole_home_folder_uploads_total Files uploaded to the home folder bucket\n\
+             # TYPE porthole_home_folder_uploads_total counter\n\
+             porthole_home_folder_uploads_total {}\n\
+             # HELP porthole_home_folder_sync_pending Home folders waiting for a retried push\n\
+             # TYPE porthole_home_folder_sync_pending gauge\n\
+             porthole_home_folder_sync_pending {}",
+            self.failures, self.uploads, self.pending
+        );
+    }
 }
 
 fn render(

@@ -18,11 +18,16 @@ pub(crate) struct SessionSignal {
     /// The latest warning of each kind.
     pub(crate) session_ending: Option<Notice>,
     pub(crate) idle: Option<Notice>,
+    /// Since when the home folder is full (read-only), while it is.
+    pub(crate) folder_full: Option<Notice>,
 }
 
 impl SessionSignal {
     pub(crate) fn notices(&self) -> impl Iterator<Item = Notice> {
-        self.session_ending.into_iter().chain(self.idle)
+        self.session_ending
+            .into_iter()
+            .chain(self.idle)
+            .chain(self.folder_full)
     }
 }
 
@@ -50,7 +55,17 @@ impl SessionSignals {
             NoticeKind::SessionEnding => s.session_ending = Some(notice),
             NoticeKind::IdleDisconnect => s.idle = Some(notice),
             NoticeKind::Disconnected => s.resume = Some(notice),
+            NoticeKind::HomeFolderFull => s.folder_full = Some(notice),
         });
+    }
+
+    /// The session's home folder turned full (read-only) or writable again.
+    pub(crate) fn folder_full(&self, session_id: &str, full: bool) {
+        let notice = full.then(|| Notice {
+            kind: NoticeKind::HomeFolderFull,
+            deadline: crate::state::now(),
+        });
+        self.modify(session_id, |s| s.folder_full = notice);
     }
 
     fn modify(&self, session_id: &str, modify: impl FnOnce(&mut SessionSignal)) {

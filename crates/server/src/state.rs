@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use porthole_control::Timestamp;
 
 use crate::credentials::Credentials;
+use crate::home_folders::HomeFolders;
 use crate::instances::Instances;
 use crate::mail::Mailer;
 use crate::oidc::OidcProviders;
@@ -32,21 +33,37 @@ pub(crate) struct Server {
     pub(crate) session_apps: SessionApps,
     /// Bytes and round trips of each live session's browsers.
     pub(crate) traffic: SessionTraffic,
+    /// Users' persistent home folders, and which are attached to live sessions.
+    pub(crate) home_folders: HomeFolders,
     /// Set at shutdown: instances that stop then are not replaced.
     stopping: AtomicBool,
     pub(crate) base_url: String,
 }
 
+/// What a [`Server`] is made of; the rest starts empty.
+pub(crate) struct ServerParts {
+    pub(crate) plane: Plane,
+    pub(crate) credentials: Credentials,
+    pub(crate) tokens: TokenKey,
+    pub(crate) instances: Instances,
+    pub(crate) mailer: Mailer,
+    pub(crate) idps: IdentityProviders,
+    pub(crate) home_folders: HomeFolders,
+    pub(crate) base_url: String,
+}
+
 impl Server {
-    pub(crate) fn new(
-        plane: Plane,
-        credentials: Credentials,
-        tokens: TokenKey,
-        instances: Instances,
-        mailer: Mailer,
-        idps: IdentityProviders,
-        base_url: String,
-    ) -> Self {
+    pub(crate) fn new(parts: ServerParts) -> Self {
+        let ServerParts {
+            plane,
+            credentials,
+            tokens,
+            instances,
+            mailer,
+            idps,
+            home_folders,
+            base_url,
+        } = parts;
         Self {
             plane,
             credentials,
@@ -57,6 +74,7 @@ impl Server {
             signals: SessionSignals::default(),
             session_apps: SessionApps::default(),
             traffic: SessionTraffic::default(),
+            home_folders,
             stopping: AtomicBool::new(false),
             base_url,
         }

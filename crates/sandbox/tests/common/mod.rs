@@ -50,6 +50,7 @@ impl Case {
             root: ImageRoot::Host,
             runtime_dir: dir.join("run"),
             home_dir: Some(dir.join("home")),
+            folder_slot: None,
             read_only: vec![],
             hide: vec![],
             limits: Limits {
@@ -197,4 +198,16 @@ pub fn limit_file(instance: &porthole_sandbox::Instance, v2: &str, v1: &str) -> 
         .find(|p| p.exists())
         .map(|p| fs::read_to_string(p).unwrap().trim().to_string())
         .unwrap_or_else(|| panic!("neither {v2} nor {v1} in {:?}", instance.cgroups()))
+}
+
+/// Polls `condition` until it holds (panics after [`TIMEOUT`]).
+pub async fn wait_until(mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition never held"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

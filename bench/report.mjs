@@ -1,0 +1,31 @@
+// What the benchmarks' reports share: the machine line and writing a marked section of
+// docs/performance.md.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { REPO } from '../tests/e2e/harness.mjs';
+
+/** "2 cores (model), 24 GiB, porthole <rev>[ + uncommitted changes]". */
+export function machine() {
+  const git = (...a) => execFileSync('git', ['-C', REPO, ...a], { encoding: 'utf8' }).trim();
+  let rev = 'unknown';
+  try {
+    rev = git('rev-parse', '--short', 'HEAD') + (git('status', '--porcelain', '--untracked-files=no') ? ' + uncommitted changes' : '');
+  } catch { /* not a checkout */ }
+  return `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, porthole ${rev}`;
+}
+
+/**
+ * Replaces (or appends) the section between `<!-- MARKER:start -->` and
+ * `<!-- MARKER:end -->` of the Markdown file at `path` (relative to the repository).
+ */
+export function writeSection(path, marker, heading, text) {
+  const file = resolve(REPO, path);
+  const section = `<!-- ${marker}:start -->\n## ${heading}\n\n${text}\n<!-- ${marker}:end -->`;
+  let doc = existsSync(file) ? readFileSync(file, 'utf8') : '# Performance\n\n';
+  const re = new RegExp(`<!-- ${marker}:start -->[\\s\\S]*?<!-- ${marker}:end -->`);
+  doc = re.test(doc) ? doc.replace(re, section) : `${doc.trimEnd()}\n\n${section}\n`;
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, doc);
+}
