@@ -175,7 +175,7 @@ function render({ start, moved, chromium, problems }) {
       `| with the home folder | ${ms(on)} | ${ms(percentile(start.withFolder, 90))} | **${ms(median(start.attach))}** | ${ms(percentile(start.attach, 90))} |`,
       `| without (no HOMEFOLDERS) | ${ms(off)} | ${ms(percentile(start.without, 90))} | – | – |`,
       '',
-      `Difference of the first-frame medians: ${ms(on - off)} (within the machine's noise when it is smaller than the attach time).`,
+      `Difference of the first-frame medians: ${ms(on - off)}; on this shared 2-core machine such medians move by tens of ms between runs (compare the p90s), so the attach column, the gateway's own clock, is the cost itself.`,
       '',
     );
   }

@@ -90,6 +90,26 @@ describe('the application catalog', { concurrency: 2 }, () => {
     assert.deepEqual(status.started, ['xterm', 'xterm']);
   });
 
+  test('once the streaming URL expired, its session\'s page still launches apps and ends the session', { timeout: TIMEOUT }, async (t) => {
+    const { server, browser } = await serveTest(t);
+    const url = await streamingUrl(server, { userId: 'lingerer', applicationId: 'xterm', validity: 2 });
+    const page = await openClient(browser, url);
+    await appIn(server, 'xterm');
+    const expires = Number(JSON.parse(Buffer.from(new URL(url).pathname.split('/')[2].split('.')[0], 'base64url')).expires);
+    await waitFor(() => Date.now() > expires + 500, { timeout: 10000, what: 'the URL to expire' });
+    // A new page cannot open it any more...
+    assert.equal((await fetch(url)).status, 403);
+    // ...but the session's own page goes on: a second app, then End session.
+    const launched = await postLaunch(page, url, 'xterm');
+    assert.equal(launched.status, 200, JSON.stringify(launched));
+    await waitFor(() => xterms(server).length === 2, { what: 'the second xterm', diag: server.tail });
+    const ended = await page.evaluate(async (u) => (await fetch(new URL('end', u), { method: 'POST' })).status, url);
+    assert.equal(ended, 204);
+    // With the session gone, the expired URL reaches nothing.
+    const after = await page.evaluate(async (u) => (await fetch(new URL('catalog', u))).status, url);
+    assert.equal(after, 403);
+  });
+
   test('with ApplicationId the app starts and the catalog stays in the menu; bad tokens and unknown icons are refused', { timeout: TIMEOUT }, async (t) => {
     const { server, browser } = await serveTest(t);
 

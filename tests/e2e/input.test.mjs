@@ -57,6 +57,22 @@ test('a German-layout ß key (code Minus) arrives as ß', { timeout: TIMEOUT }, 
   assert.equal(fileText(join(s.tmp, 'out')), 'ß\n', 'exactly one ß (not lost, not doubled by key + text input)');
 });
 
+test('a held key repeats as the browser repeats it (X itself does not)', { timeout: TIMEOUT }, async (t) => {
+  const s = await xtermSession(t, 'exec cat > $D/out');
+  await waitFor(() => existsSync(join(s.tmp, 'out')), { what: 'cat to start' });
+  // What a browser sends for a held key: one keydown, then keydowns with repeat set.
+  const cdp = await s.page.context().newCDPSession(s.page);
+  const key = { key: 'x', code: 'KeyX', windowsVirtualKeyCode: 88, nativeVirtualKeyCode: 88 };
+  await cdp.send('Input.dispatchKeyEvent', { type: 'keyDown', text: 'x', unmodifiedText: 'x', ...key });
+  for (let i = 0; i < 3; i++) {
+    await cdp.send('Input.dispatchKeyEvent', { type: 'keyDown', text: 'x', unmodifiedText: 'x', autoRepeat: true, ...key });
+  }
+  await cdp.send('Input.dispatchKeyEvent', { type: 'keyUp', ...key });
+  await s.page.keyboard.press('Enter');
+  await waitFile(s, 'out', (txt) => txt?.includes('\n'), 'a complete line');
+  assert.equal(fileText(join(s.tmp, 'out')), 'xxxx\n', 'the press and its three repeats, no more');
+});
+
 test('Ctrl+C reaches the app as SIGINT', { timeout: TIMEOUT }, async (t) => {
   const s = await xtermSession(t, 'trap "echo INT > $D/int" INT; touch $D/ready; while :; do sleep 0.1; done');
   await waitFor(() => existsSync(join(s.tmp, 'ready')), { what: 'the trap to be installed' });

@@ -113,11 +113,19 @@ fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
 /// `{"applications": [{"name", "displayName", "iconUrl"?}], "applicationId":
 /// the session's (or the URL's) ApplicationId or null, "started": [names]}`.
 async fn catalog(State(server): State<Arc<Server>>, Path(token): Path<String>) -> Response {
-    let grant = match server.tokens.verify(&token, now()) {
+    let grant = match server.tokens.open_grant(&token) {
         Ok(grant) => grant,
         Err(err) => return error(StatusCode::FORBIDDEN, err.message()),
     };
     let cp = server.plane.lock().await;
+    let session = cp.live_session(&grant);
+    // Past the URL's validity only its session's page may still read the catalog.
+    if session.is_none() && now() >= grant.expires {
+        return error(
+            StatusCode::FORBIDDEN,
+            crate::tokens::TokenError::Expired.message(),
+        );
+    }
     let Ok(image) = cp.fleet(&grant.fleet).and_then(|f| cp.image(&f.image_name)) else {
         return error(StatusCode::NOT_FOUND, "this session's fleet has no image");
     };
@@ -138,7 +146,6 @@ async fn catalog(State(server): State<Arc<Server>>, Path(token): Path<String>) -
             json!({ "name": a.name, "displayName": a.display_name, "iconUrl": icon_url })
         })
         .collect();
-    let session = cp.live_session(&grant);
     let application_id = session.map_or(&grant.application_id, |s| &s.application_id);
     let started = session
         .map(|s| server.session_apps.started(&s.id))
@@ -161,13 +168,17 @@ async fn launch(
     Path(token): Path<String>,
     Json(request): Json<LaunchRequest>,
 ) -> Response {
-    let grant = match server.tokens.verify(&token, now()) {
+    let grant = match server.tokens.open_grant(&token) {
         Ok(grant) => grant,
         Err(err) => return error(StatusCode::FORBIDDEN, err.message()),
     };
     let session_id = {
         let mut cp = server.plane.lock().await;
         let Some(id) = cp.live_session(&grant).map(|s| s.id.clone()) else {
+            if now() >= grant.expires {
+                let expired = crate::tokens::TokenError::Expired;
+                return error(StatusCode::FORBIDDEN, expired.message());
+            }
             return error(StatusCode::CONFLICT, LaunchError::NotActive);
         };
         // Picking an app is the user at work: it keeps the idle timeout away.

@@ -31,7 +31,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::StreamExt;
 use porthole_control::my_files::{fits, folder_path, FolderKind, PARTIAL_UPLOAD_PREFIX};
-use porthole_control::{SessionState, StreamingGrant};
+use porthole_control::SessionState;
 use porthole_sandbox::FOLDER_OWNER;
 use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
 use serde::Deserialize;
@@ -92,9 +92,9 @@ struct Opened {
 }
 
 async fn open(server: &Server, token: &str, target: &Target) -> Result<Opened, Refusal> {
-    let grant: StreamingGrant = server
+    let grant = server
         .tokens
-        .open_value(token)
+        .open_grant(token)
         .map_err(|err| refuse(StatusCode::FORBIDDEN, err.message()))?;
     let kind = FolderKind::parse(&target.folder).ok_or_else(|| {
         refuse(
@@ -209,10 +209,7 @@ async fn list(
         .folder
         .list(&names)
         .map_err(|err| io_refusal(&err, &target.path))?;
-    let quota = match opened.kind {
-        FolderKind::Home => server.home_folders.quota(),
-        FolderKind::Temporary => None,
-    };
+    let quota = server.home_folders.quota();
     let folder_path = opened.path.clone();
     let used = tokio::task::spawn_blocking(move || usage(&folder_path))
         .await
@@ -311,22 +308,25 @@ async fn upload(
                 "an upload needs its Content-Length",
             )
         })?;
-    if opened.kind == FolderKind::Home {
-        let quota = server.home_folders.quota();
-        let folder_path = opened.path.clone();
-        let used = tokio::task::spawn_blocking(move || usage(&folder_path))
-            .await
-            .unwrap_or(0);
-        if !fits(used, length, quota) {
-            return Err(refuse(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "your home folder is full: {} MiB of {} MiB used; delete files to make room",
-                    used >> 20,
-                    quota.unwrap_or(0) >> 20
-                ),
-            ));
-        }
+    // The temporary folder is on the server's disk too: the same quota holds there.
+    let quota = server.home_folders.quota();
+    let folder_path = opened.path.clone();
+    let used = tokio::task::spawn_blocking(move || usage(&folder_path))
+        .await
+        .unwrap_or(0);
+    if !fits(used, length, quota) {
+        let which = match opened.kind {
+            FolderKind::Home => "your home folder",
+            FolderKind::Temporary => "the temporary folder",
+        };
+        return Err(refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "{which} is full: {} MiB of {} MiB used; delete files to make room",
+                used >> 20,
+                quota.unwrap_or(0) >> 20
+            ),
+        ));
     }
     let (parent_names, name) = names.split_at(names.len() - 1);
     let partial = opened

@@ -151,6 +151,12 @@ impl Input {
                 0,
             )?;
         }
+        if state.held_keys.contains(&keycode) {
+            // A press of a key that is down is the browser repeating a held key. X runs
+            // without autorepeat (server.rs) and would drop it: repeat as X's own
+            // autorepeat does, a release before each further press.
+            self.fake(KEY_RELEASE_EVENT, keycode, 0, 0)?;
+        }
         self.fake(KEY_PRESS_EVENT, keycode, 0, 0)?;
         for &(k, down) in changes.iter().rev() {
             self.fake(

@@ -79,6 +79,11 @@ impl XServer {
         let spawned = Command::new(XORG)
             .args([
                 "-noreset",
+                // No autorepeat of X's own: the browser repeats a held key itself (keydown
+                // events with repeat set, which the client forwards), and X's repeat would
+                // double those and, on a loaded machine, invent repeats of keys only
+                // pressed when their release arrives late (x11vnc's -norepeat, likewise).
+                "-r",
                 "-nolisten",
                 "tcp",
                 "-config",
