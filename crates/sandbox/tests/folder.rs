@@ -131,3 +131,72 @@ async fn a_folder_attached_again_read_only_refuses_writes_but_reads() {
     assert_eq!(read_line(&ready).await, "read-only left last time");
     instance.terminate().await;
 }
+
+#[tokio::test]
+async fn a_sandbox_starts_while_another_has_a_folder_attached() {
+    let mut holder = watcher("folder-holder");
+    let ready = holder.fifo("ready");
+    let folder = user_folder(&holder.dir);
+    let mut instance = holder.launch();
+    assert_eq!(read_line(&ready).await, "started");
+    let slot = holder.spec.folder_slot.clone().unwrap();
+    attach_folder(&slot, &folder, holder.spec.uid, holder.spec.gid, false).unwrap();
+    read_line(&ready).await;
+    // The newcomer's read-only bind of / takes in the attached folder's mount too.
+    let mut newcomer = Case::new(
+        "folder-newcomer",
+        sh("echo ready > /home/user/ready; exec sleep 1000"),
+    );
+    let newcomer_ready = newcomer.fifo("ready");
+    let mut other = newcomer.launch();
+    assert_eq!(
+        read_line(&newcomer_ready).await,
+        "ready",
+        "log:\n{}",
+        newcomer.log()
+    );
+    other.terminate().await;
+    instance.terminate().await;
+}
+
+/// bwrap re-mounts read-only every mount below / as it starts: a folder attached to or
+/// detached from another instance meanwhile must not make it fail.
+#[tokio::test]
+async fn sandboxes_start_while_other_folders_come_and_go() {
+    let mut holder = watcher("folder-churn");
+    let ready = holder.fifo("ready");
+    let folder = user_folder(&holder.dir);
+    let mut instance = holder.launch();
+    assert_eq!(read_line(&ready).await, "started");
+    let slot = holder.spec.folder_slot.clone().unwrap();
+    let (uid, gid) = (holder.spec.uid, holder.spec.gid);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                attach_folder(&slot, &folder, uid, gid, false).unwrap();
+                detach_folder(&slot);
+            }
+        })
+    };
+    for i in 0..15 {
+        let mut case = Case::new(
+            &format!("folder-churn-{i}"),
+            sh("echo ready > /home/user/ready; exec sleep 1000"),
+        );
+        let case_ready = case.fifo("ready");
+        let mut other = case.launch();
+        let line =
+            tokio::time::timeout(std::time::Duration::from_secs(10), read_line(&case_ready)).await;
+        assert!(
+            line.is_ok(),
+            "sandbox {i} did not start; log:\n{}",
+            case.log()
+        );
+        other.terminate().await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    churn.join().unwrap();
+    instance.terminate().await;
+}
