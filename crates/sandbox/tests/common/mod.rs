@@ -145,7 +145,17 @@ pub async fn read_line(fifo: &Path) -> String {
         tokio::io::BufReader::new(receiver).read_line(&mut line),
     )
     .await
-    .expect("the sandbox never signalled readiness")
+    .unwrap_or_else(|_| {
+        // The FIFO is in the case's home; the sandbox's log beside it.
+        let log = fifo
+            .parent()
+            .and_then(Path::parent)
+            .map(|dir| dir.join("log"));
+        let log = log
+            .and_then(|l| fs::read_to_string(l).ok())
+            .unwrap_or_default();
+        panic!("the sandbox never signalled readiness; its log:\n{log}")
+    })
     .unwrap();
     line.trim().to_string()
 }
