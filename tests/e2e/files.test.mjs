@@ -15,7 +15,7 @@ import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { waitFor, openClient, focusApp, clientDiag, makeTmp, launchBrowser } from './harness.mjs';
 import {
-  serveTest, startServe, stopServe, streamingUrl, appIn, fleetOf, metrics, DEFAULT_NAME,
+  serveTest, startServe, stopServe, streamingUrl, appIn, fleetOf, metrics, createFleetAndStack, DEFAULT_NAME,
 } from './serve-harness.mjs';
 
 const TIMEOUT = 240000;
@@ -44,9 +44,9 @@ async function until(page, pred, what, arg) {
   }
 }
 
-/** A session of `userId` streaming xterm, the keyboard on it. */
-async function xtermSession(browser, server, userId) {
-  const url = await streamingUrl(server, { userId, applicationId: 'xterm' });
+/** A session of `userId` streaming xterm (on the default stack), the keyboard on it. */
+async function xtermSession(browser, server, userId, stack = DEFAULT_NAME) {
+  const url = await streamingUrl(server, { userId, applicationId: 'xterm', stack, fleet: stack });
   const page = await openClient(browser, url);
   await until(page, () => window.porthole.windows.some((w) => /xterm/i.test(w.title)), 'the xterm window');
   await focusApp(page);
@@ -95,9 +95,9 @@ async function endSession(server, page, userId) {
   await page.context().close();
 }
 
-/** Waits until the default fleet has a free instance again. */
-const waitAvailable = (server, n = 1) => waitFor(async () => (await fleetOf(server)).ComputeCapacityStatus.Available >= n, {
-  timeout: 60000, what: `${n} available instance(s)`,
+/** Waits until the fleet (the default one) has `n` free instances. */
+const waitAvailable = (server, n = 1, fleet = DEFAULT_NAME) => waitFor(async () => (await fleetOf(server, fleet)).ComputeCapacityStatus.Available >= n, {
+  timeout: 60000, what: `${n} available instance(s) of ${fleet}`,
 });
 
 /** s3s-fs, a real S3 server on the filesystem (scripts/install-deps.sh installs it). */
@@ -261,6 +261,35 @@ describe('home folders and My Files', { concurrency: 2 }, () => {
     await endSession(server, bob.page, 'bob');
     const after = await fetch(new URL(`files?folder=home&path=`, bob.url));
     assert.equal(after.status, 409);
+  });
+
+  test('two sessions of one user on two stacks share the folder live, and neither write is lost', { timeout: TIMEOUT }, async (t) => {
+    const { server, browser } = await serveTest(t);
+    await createFleetAndStack(server, 'second', { FleetType: 'ALWAYS_ON', ComputeCapacity: { DesiredInstances: 1 } });
+    await server.admin.call('UpdateStack', { Name: 'second', StorageConnectors: [{ ConnectorType: 'HOMEFOLDERS' }] });
+    await waitAvailable(server, 1, 'second');
+    const folder = folderOf(server, 'gina');
+    const one = await xtermSession(browser, server, 'gina');
+    const two = await xtermSession(browser, server, 'gina', 'second');
+    const sessions = await Promise.all([DEFAULT_NAME, 'second'].map(async (stack) => (await server.admin.call('DescribeSessions', { StackName: stack, FleetName: stack, UserId: 'gina' })).Sessions));
+    assert.deepEqual(sessions.map((s) => s.length), [1, 1], 'one session per stack');
+    // The rule: one folder, seen live by both; appends from both land, in order of arrival.
+    await run(one.page, `echo from-one >> ${HOME}/shared.log`);
+    await waitText(join(folder, 'shared.log'), 'from-one\n', 'the first session\'s line');
+    await focusApp(two.page);
+    await run(two.page, `cat ${HOME}/shared.log > ${HOME}/seen-by-two.txt; echo from-two >> ${HOME}/shared.log`);
+    await waitText(join(folder, 'seen-by-two.txt'), 'from-one\n', 'the second session seeing the first\'s write at once');
+    await waitText(join(folder, 'shared.log'), 'from-one\nfrom-two\n', 'both writes kept');
+    const uids = await Promise.all([one, two].map(async ({ page }, i) => {
+      await focusApp(page);
+      await run(page, `stat -c %u ${HOME}/shared.log > ${HOME}/owner-${i}.txt; id -u >> ${HOME}/owner-${i}.txt`);
+      await waitFor(() => fileText(join(folder, `owner-${i}.txt`))?.split('\n').length === 3, { what: `session ${i}'s ids` });
+      const [owner, self] = fileText(join(folder, `owner-${i}.txt`)).trim().split('\n');
+      assert.equal(owner, self, `session ${i} sees the file as its own`);
+      return self;
+    }));
+    assert.notEqual(uids[0], uids[1], 'two instances, two uids, one folder');
+    assert.equal(statSync(join(folder, 'shared.log')).uid, FOLDER_OWNER);
   });
 
   test('a 200 MB upload and download through the panel are byte-identical; a cut upload leaves nothing behind', { timeout: TIMEOUT }, async (t) => {
