@@ -44,6 +44,14 @@ async function act(action) {
   await refresh();
 }
 
+/** Calls `handle` with the form's fields when it is submitted (instead of a page load). */
+function onSubmit(form, handle) {
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    handle(new FormData(form));
+  });
+}
+
 function confirmed(what) {
   return window.confirm(`${what}? This cannot be undone.`);
 }
@@ -115,9 +123,8 @@ function editFleetForm() {
     field('New disconnect timeout (s)', h('input', { name: 'DisconnectTimeoutInSeconds', type: 'number', min: '60' })),
     field('New idle timeout (s)', h('input', { name: 'IdleDisconnectTimeoutInSeconds', type: 'number', min: '0' })),
     h('button', { type: 'submit' }, 'Save fleet'));
-  form.addEventListener('submit', (e) => {
-    e.preventDefault();
-    const changes = Object.fromEntries([...new FormData(form)].filter(([, v]) => v !== '')
+  onSubmit(form, (fields) => {
+    const changes = Object.fromEntries([...fields].filter(([, v]) => v !== '')
       .map(([k, v]) => [k, numbers.includes(k) ? Number(v) : v]));
     act(async () => {
       await appstream.call('UpdateFleet', changes);
@@ -143,9 +150,7 @@ function stackSettingsForm() {
       USER_SETTINGS.map(([action, label]) => h('label', {}, h('input', { type: 'checkbox', name: action, checked: true }), ` ${label}`))),
     h('label', {}, h('input', { type: 'checkbox', name: 'HOMEFOLDERS' }), ' Home folders'),
     h('button', { type: 'submit' }, 'Save settings'));
-  form.addEventListener('submit', (e) => {
-    e.preventDefault();
-    const v = new FormData(form);
+  onSubmit(form, (v) => {
     const homeFolders = v.has('HOMEFOLDERS');
     act(() => appstream.call('UpdateStack', {
       Name: v.get('Name'),
@@ -165,9 +170,8 @@ function entitlementForms() {
     field('Attribute', select('AttributeName', ['groups', 'roles', 'department', 'organization', 'title', 'costCenter', 'userType'], 'groups')),
     field('Attribute value', h('input', { name: 'AttributeValue', required: true })),
     h('button', { type: 'submit' }, 'Create entitlement'));
-  create.addEventListener('submit', (e) => {
-    e.preventDefault();
-    const v = Object.fromEntries(new FormData(create));
+  onSubmit(create, (fields) => {
+    const v = Object.fromEntries(fields);
     act(() => appstream.call('CreateEntitlement', {
       StackName: v.StackName, Name: v.Name, AppVisibility: v.AppVisibility,
       Attributes: [{ Name: v.AttributeName, Value: v.AttributeValue }],
@@ -178,9 +182,8 @@ function entitlementForms() {
     field('Entitlement', h('input', { name: 'EntitlementName', required: true })),
     field('Application', h('input', { name: 'ApplicationIdentifier', required: true })),
     h('button', { type: 'submit' }, 'Entitle application'));
-  associate.addEventListener('submit', (e) => {
-    e.preventDefault();
-    act(() => appstream.call('AssociateApplicationToEntitlement', Object.fromEntries(new FormData(associate))));
+  onSubmit(associate, (fields) => {
+    act(() => appstream.call('AssociateApplicationToEntitlement', Object.fromEntries(fields)));
   });
   return [create, h('hr'), associate];
 }
@@ -224,9 +227,8 @@ const SECTIONS = {
         field('Disconnect timeout (s)', h('input', { name: 'DisconnectTimeoutInSeconds', type: 'number', min: '60', value: '900' })),
         h('button', { type: 'submit' }, 'Create fleet'),
         h('datalist', { id: 'image-names' }));
-      form.addEventListener('submit', (e) => {
-        e.preventDefault();
-        const v = Object.fromEntries(new FormData(form));
+      onSubmit(form, (fields) => {
+        const v = Object.fromEntries(fields);
         act(async () => {
           await appstream.call('CreateFleet', {
             Name: v.Name, ImageName: v.ImageName, InstanceType: v.InstanceType, FleetType: v.FleetType,
@@ -270,9 +272,8 @@ const SECTIONS = {
         field('Stack name', h('input', { name: 'Name', required: true })),
         field('Display name', h('input', { name: 'DisplayName' })),
         h('button', { type: 'submit' }, 'Create stack'));
-      create.addEventListener('submit', (e) => {
-        e.preventDefault();
-        const v = Object.fromEntries(new FormData(create));
+      onSubmit(create, (fields) => {
+        const v = Object.fromEntries(fields);
         act(async () => {
           await appstream.call('CreateStack', { Name: v.Name, ...(v.DisplayName ? { DisplayName: v.DisplayName } : {}) });
           create.reset();
@@ -282,9 +283,8 @@ const SECTIONS = {
         field('Stack', h('input', { name: 'StackName', required: true })),
         field('Fleet', h('input', { name: 'FleetName', required: true })),
         h('button', { type: 'submit' }, 'Associate fleet'));
-      associate.addEventListener('submit', (e) => {
-        e.preventDefault();
-        act(() => appstream.call('AssociateFleet', Object.fromEntries(new FormData(associate))));
+      onSubmit(associate, (fields) => {
+        act(() => appstream.call('AssociateFleet', Object.fromEntries(fields)));
       });
       return h('div', {}, create, h('hr'), associate, h('hr'), stackSettingsForm(), h('hr'), entitlementForms());
     },
@@ -320,9 +320,8 @@ const SECTIONS = {
         field('First name', h('input', { name: 'FirstName' })),
         field('Last name', h('input', { name: 'LastName' })),
         h('button', { type: 'submit' }, 'Create user and send welcome'));
-      create.addEventListener('submit', (e) => {
-        e.preventDefault();
-        const v = Object.fromEntries(new FormData(create));
+      onSubmit(create, (fields) => {
+        const v = Object.fromEntries(fields);
         act(async () => {
           await appstream.call('CreateUser', {
             UserName: v.UserName, AuthenticationType: 'USERPOOL',
@@ -335,9 +334,8 @@ const SECTIONS = {
         field('User email', h('input', { name: 'UserName', type: 'email', required: true })),
         field('Stack name', h('input', { name: 'StackName', required: true })),
         h('button', { type: 'submit' }, 'Assign to stack'));
-      assign.addEventListener('submit', (e) => {
-        e.preventDefault();
-        const v = Object.fromEntries(new FormData(assign));
+      onSubmit(assign, (fields) => {
+        const v = Object.fromEntries(fields);
         act(async () => {
           const { errors = [] } = await appstream.call('BatchAssociateUserStack', {
             UserStackAssociations: [{ ...v, AuthenticationType: 'USERPOOL', SendEmailNotification: true }],
