@@ -79,16 +79,14 @@ async function spawnServe({ env = {}, args = [], timeout = 60000, dataDir = make
 /**
  * SIGTERMs the server and asserts that it exits, that every process it ever spawned
  * (bwrap, `porthole agent`, Xorg, apps) is gone and that the runtime directories of
- * all its instances (and their home folder slots) were removed. Removes the data dir.
+ * all its instances were removed. Removes the data dir.
  */
 export async function stopServe(server) {
   server.track();
   for (const i of instances(server)) server.instanceIds?.add(i.id);
   try {
     await stopPorthole(server);
-    const left = [...(server.instanceIds ?? [])]
-      .flatMap((id) => [join(RUNTIME_ROOT, id), join(RUNTIME_ROOT, `${id}.homefolder`)])
-      .filter(existsSync);
+    const left = [...(server.instanceIds ?? [])].map((id) => join(RUNTIME_ROOT, id)).filter(existsSync);
     if (left.length) throw new Error(`the server left runtime directories behind: ${left.join(', ')}`);
   } finally {
     rmSync(server.dataDir, { recursive: true, force: true });

@@ -9,8 +9,8 @@ use crate::{ImageRoot, InstanceSpec, Network};
 pub const RUNTIME_MOUNT: &str = "/run/porthole";
 /// Inside the sandbox: the user's home (HOME), the spec's or an empty tmpfs.
 pub const HOME_MOUNT: &str = "/home/user";
-/// Inside the sandbox: where a folder attached to the spec's folder slot appears (where
-/// AppStream puts a user's persistent home folder).
+/// Inside the sandbox: an empty directory where [`crate::attach_folder`] mounts a folder
+/// (where AppStream puts a user's persistent home folder).
 pub const HOME_FOLDER_MOUNT: &str = "/home/user/MyFiles/HomeFolder";
 /// Inside the sandbox: the instance's temporary files (gone with the instance), which the
 /// server reaches at `<runtime dir>/`[`TEMPORARY_FILES_DIR`].
@@ -77,9 +77,9 @@ pub(crate) fn args(spec: &InstanceSpec, hide: &[&Path]) -> Vec<OsString> {
     }
     let temporary_files = spec.runtime_dir.join(TEMPORARY_FILES_DIR);
     push(&[&"--bind", &temporary_files, &TEMPORARY_FILES_MOUNT]);
-    if let Some(slot) = &spec.folder_slot {
-        push(&[&"--bind", slot, &HOME_FOLDER_MOUNT]);
-    }
+    // Read-only until a folder is mounted on it: nothing saved there before can vanish
+    // under the folder.
+    push(&[&"--perms", &"0555", &"--dir", &HOME_FOLDER_MOUNT]);
     push(&[&"--clearenv"]);
     for (key, value) in environment(spec) {
         push(&[&"--setenv", &key, &value]);
@@ -120,7 +120,6 @@ mod tests {
             root: ImageRoot::Host,
             runtime_dir: "/srv/run/i-1".into(),
             home_dir: Some("/srv/home/i-1".into()),
-            folder_slot: Some("/srv/slots/i-1".into()),
             hide: vec![],
             read_only: vec![],
             limits: Limits {
@@ -155,7 +154,7 @@ mod tests {
              --perms 1777 --dir /tmp/.X11-unix --tmpfs /run --tmpfs /root --tmpfs /home --tmpfs /var/lib/porthole \
              --bind /srv/run/i-1 /run/porthole --bind /srv/home/i-1 /home/user \
              --bind /srv/run/i-1/TemporaryFiles /home/user/MyFiles/TemporaryFiles \
-             --bind /srv/slots/i-1 /home/user/MyFiles/HomeFolder --clearenv \
+             --perms 0555 --dir /home/user/MyFiles/HomeFolder --clearenv \
              --setenv HOME /home/user --setenv USER user \
              --setenv PATH /usr/local/bin:/usr/bin:/bin --setenv LANG de_DE.UTF-8 \
              --setenv A 1 --chdir /home/user -- porthole agent"
@@ -174,10 +173,8 @@ mod tests {
     fn without_home_the_home_is_an_empty_directory_on_the_private_home_tmpfs() {
         let mut spec = spec();
         spec.home_dir = None;
-        spec.folder_slot = None;
         let args = joined(&args(&spec, &[]));
-        assert!(args.contains("--tmpfs /home --bind /srv/run/i-1 /run/porthole --dir /home/user"));
-        assert!(!args.contains("HomeFolder"));
+        assert!(args.contains("--tmpfs /home --bind /srv/run/i-1 /run/porthole --dir /home/user "));
         assert!(args.contains("--setenv HOME /home/user"));
         assert!(args.contains("--chdir /home/user --"));
     }

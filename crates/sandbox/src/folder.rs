@@ -1,10 +1,11 @@
 //! Attaching a host folder (a user's home folder) to a sandbox that is already running.
 //!
-//! Instances start before anyone knows whose they will be (ALWAYS_ON fleets), so the
-//! sandbox gets an empty *slot*: a host directory made a shared mount point of its own peer
-//! group and bound into the sandbox. Mount propagation carries a mount made on the slot
-//! later, on the host, into the sandbox (whose copy is a slave of the slot), without
-//! restarting anything.
+//! Instances start before anyone knows whose they will be (ALWAYS_ON fleets). When the
+//! session is assigned, the server mounts the folder straight into the running sandbox's
+//! own mount namespace: a thread of its own joins that namespace (setns) and moves a
+//! prepared mount onto [`crate::HOME_FOLDER_MOUNT`], an empty directory bwrap made. Nothing
+//! is mounted on the host, so no other sandbox ever holds the folder in its mount tree,
+//! and nothing is left to clean up after a crash: the mount goes with the namespace.
 //!
 //! What is mounted is an *id-mapped* clone of the folder: on disk every file belongs to
 //! [`FOLDER_OWNER`]; through the mount they belong to the instance's uid, and whatever the
@@ -15,64 +16,25 @@
 
 use std::fs;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use anyhow::{bail, Context, Result};
-use rustix::mount::{
-    mount_bind, mount_change, move_mount, open_tree, unmount, MountPropagationFlags,
-    MoveMountFlags, OpenTreeFlags, UnmountFlags,
-};
+use anyhow::{anyhow, bail, Context, Result};
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+use rustix::mount::{move_mount, open_tree, unmount, MoveMountFlags, OpenTreeFlags, UnmountFlags};
 
 /// The owner (uid and gid) of attached folders' files on disk. Outside the instance uid
 /// pool, never a process's: on the host no one but root reaches these files.
 pub const FOLDER_OWNER: u32 = 199_999;
 
-/// Creates `slot` (empty, root's, 0755) as a shared mount point of its own peer group, for
-/// binding into a sandbox. A slot left by an earlier run is emptied first.
-pub(crate) fn make_slot(slot: &Path) -> Result<()> {
-    remove_slot(slot)?;
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(slot)
-        .with_context(|| format!("creating {}", slot.display()))?;
-    mount_bind(slot, slot).with_context(|| format!("bind-mounting {}", slot.display()))?;
-    // Private first: a new peer group of one, so that nothing mounted on the slot reaches
-    // the host's other mount namespaces; then shared, so that it reaches the sandbox.
-    for propagation in [
-        MountPropagationFlags::PRIVATE,
-        MountPropagationFlags::SHARED,
-    ] {
-        mount_change(slot, propagation)
-            .with_context(|| format!("setting the propagation of {}", slot.display()))?;
-    }
-    Ok(())
-}
-
-/// Unmounts everything on `slot` and removes the (then empty) directory. Never deletes
-/// files: a folder still attached is unmounted, not emptied. Idempotent.
-pub(crate) fn remove_slot(slot: &Path) -> Result<()> {
-    if !slot.exists() {
-        return Ok(());
-    }
-    while unmount(slot, UnmountFlags::DETACH).is_ok() {}
-    match fs::remove_dir(slot) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("removing {}", slot.display())),
-    }
-}
-
-/// Mounts `folder` on the instance's `slot` (see [`crate::InstanceSpec::folder_slot`]),
-/// id-mapped so that [`FOLDER_OWNER`]'s files are `uid`'s inside. The folder's root must
-/// belong to [`FOLDER_OWNER`] (see [`own_for_folder`]). One folder per slot: attaching
-/// again replaces the first (and so turns a folder read-only or writable again: mount
-/// attributes do not propagate, mounts do).
+/// Mounts `folder` at [`crate::HOME_FOLDER_MOUNT`] in the running sandbox whose outer bwrap
+/// is `sandbox_pid` ([`crate::Instance::pid`]), id-mapped so that [`FOLDER_OWNER`]'s files
+/// are `uid`'s inside. The folder's root must belong to [`FOLDER_OWNER`] (see
+/// [`own_for_folder`]). Attaching again replaces the folder (and so turns it read-only
+/// or writable again); programs with files open in the old mount keep them.
 pub fn attach_folder(
-    slot: &Path,
+    sandbox_pid: u32,
     folder: &Path,
     uid: u32,
     gid: u32,
@@ -91,64 +53,95 @@ pub fn attach_folder(
             folder.display()
         )
     })?;
-    detach_folder(slot);
-    move_mount(
-        tree.as_fd(),
-        "",
-        rustix::fs::CWD,
-        slot,
-        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
-    )
-    .with_context(|| format!("mounting {} on {}", folder.display(), slot.display()))?;
-    Ok(())
+    in_sandbox_mounts(sandbox_pid, move || {
+        unmount_folder();
+        // The directory is the instance uid's: opened without following a link it might
+        // have been swapped for, and mounted on by its descriptor.
+        let root = rustix::fs::open(
+            "/",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let inside = crate::HOME_FOLDER_MOUNT.trim_start_matches('/');
+        let target = rustix::fs::openat2(
+            &root,
+            inside,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+        )
+        .with_context(|| format!("opening {} in the sandbox", crate::HOME_FOLDER_MOUNT))?;
+        move_mount(
+            tree.as_fd(),
+            "",
+            target.as_fd(),
+            "",
+            MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+        )
+        .with_context(|| format!("mounting {} in the sandbox", folder.display()))
+    })
 }
 
-/// Unmounts the folder attached to `slot`, if any; the slot stays (empty) in the sandbox.
-pub fn detach_folder(slot: &Path) {
-    // The slot's own bind mount is the bottom one: unmount only what lies on top of it.
-    while mounts_on(slot) > 1 {
-        if unmount(slot, UnmountFlags::DETACH).is_err() {
-            break;
-        }
-    }
+/// Unmounts the folder attached to the sandbox, if any; the directory stays, empty.
+pub fn detach_folder(sandbox_pid: u32) -> Result<()> {
+    in_sandbox_mounts(sandbox_pid, || {
+        unmount_folder();
+        Ok(())
+    })
+}
+
+/// In the sandbox's mount namespace: lazily unmounts what is on the folder's directory.
+fn unmount_folder() {
+    // Not a mount point (nothing attached yet): EINVAL, nothing to do.
+    let _ = unmount(
+        crate::HOME_FOLDER_MOUNT,
+        UnmountFlags::DETACH | UnmountFlags::NOFOLLOW,
+    );
+}
+
+/// Runs `work` on a thread of its own that has joined the mount namespace of the sandbox
+/// whose outer bwrap is `sandbox_pid` (that of bwrap's child, the sandbox's pid 1).
+fn in_sandbox_mounts(sandbox_pid: u32, work: impl FnOnce() -> Result<()> + Send) -> Result<()> {
+    let inner = sandbox_init(sandbox_pid)?;
+    let namespace = fs::File::open(format!("/proc/{inner}/ns/mnt"))
+        .with_context(|| format!("opening the mount namespace of sandbox process {inner}"))?;
+    std::thread::scope(|scope| {
+        scope
+            .spawn(move || {
+                // SAFETY: plain syscalls on this thread only: unshare gives it a filesystem
+                // context of its own (setns into a mount namespace requires one), setns
+                // moves only this thread, which ends when `work` is done.
+                if unsafe { libc::unshare(libc::CLONE_FS) } != 0 {
+                    bail!("unshare(CLONE_FS): {}", std::io::Error::last_os_error());
+                }
+                if unsafe { libc::setns(namespace.as_raw_fd(), libc::CLONE_NEWNS) } != 0 {
+                    bail!(
+                        "joining the sandbox's mounts: {}",
+                        std::io::Error::last_os_error()
+                    );
+                }
+                work()
+            })
+            .join()
+            .map_err(|_| anyhow!("the thread in the sandbox's mounts panicked"))?
+    })
+}
+
+/// The sandbox's pid 1 (bwrap's child, in the sandbox's namespaces) of the outer bwrap.
+fn sandbox_init(sandbox_pid: u32) -> Result<u32> {
+    let children = fs::read_to_string(format!("/proc/{sandbox_pid}/task/{sandbox_pid}/children"))
+        .with_context(|| format!("sandbox {sandbox_pid} is not running"))?;
+    children
+        .split_whitespace()
+        .next()
+        .and_then(|pid| pid.parse().ok())
+        .with_context(|| format!("sandbox {sandbox_pid} has not started yet"))
 }
 
 /// Gives `path` (a file or directory the server made in a folder) to [`FOLDER_OWNER`].
 pub fn own_for_folder(path: &Path) -> Result<()> {
     std::os::unix::fs::lchown(path, Some(FOLDER_OWNER), Some(FOLDER_OWNER))
         .with_context(|| format!("chown {}", path.display()))
-}
-
-/// How many mounts are stacked on `path` (from /proc/self/mountinfo).
-fn mounts_on(path: &Path) -> usize {
-    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
-        return 0;
-    };
-    let wanted = path.to_string_lossy();
-    info.lines()
-        .filter(|line| line.split(' ').nth(4).map(unescape_mountinfo).as_deref() == Some(&*wanted))
-        .count()
-}
-
-/// mountinfo writes space, tab, newline and backslash in paths as octal escapes.
-fn unescape_mountinfo(field: &str) -> String {
-    let mut out = Vec::with_capacity(field.len());
-    let bytes = field.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4].iter().all(u8::is_ascii_digit)
-        {
-            let code = u8::from_str_radix(&field[i + 1..i + 4], 8).unwrap_or(b'?');
-            out.push(code);
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A user namespace whose only ids are FOLDER_OWNER ↔ `uid`/`gid`: the idmap of the
@@ -236,16 +229,4 @@ fn set_id_mapped(tree: &OwnedFd, userns: &OwnedFd, read_only: bool) -> Result<()
         bail!(std::io::Error::last_os_error());
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mountinfo_escapes_are_undone() {
-        assert_eq!(unescape_mountinfo("/a\\040b\\134c"), "/a b\\c");
-        assert_eq!(unescape_mountinfo("/plain"), "/plain");
-        assert_eq!(unescape_mountinfo("/end\\04"), "/end\\04");
-    }
 }

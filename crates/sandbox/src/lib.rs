@@ -80,10 +80,6 @@ pub struct InstanceSpec {
     /// Mounted at [`HOME_MOUNT`]; created if missing, chowned to uid, mode 0700; kept at the
     /// end. Same rule for its parents as `runtime_dir`. None: an empty tmpfs.
     pub home_dir: Option<PathBuf>,
-    /// A host directory (outside `runtime_dir`) made a shared mount point and bound at
-    /// [`HOME_FOLDER_MOUNT`]: a folder [`attach_folder`]ed to it while the instance runs
-    /// appears there. Unmounted and removed (never emptied) when the instance ends.
-    pub folder_slot: Option<PathBuf>,
     /// Host paths covered with an empty tmpfs inside (the server's data dir); missing ones
     /// are skipped.
     pub hide: Vec<PathBuf>,
@@ -198,7 +194,6 @@ impl Instance {
         let mut cleanup = Cleanup {
             cgroups: self.cleanup.cgroups.clone(),
             runtime_dir: self.cleanup.runtime_dir.clone(),
-            folder_slot: self.cleanup.folder_slot.clone(),
             done: false,
         };
         self.cleanup.done = true;
@@ -232,7 +227,6 @@ impl Drop for Instance {
 struct Cleanup {
     cgroups: Vec<PathBuf>,
     runtime_dir: PathBuf,
-    folder_slot: Option<PathBuf>,
     done: bool,
 }
 
@@ -243,11 +237,6 @@ impl Cleanup {
         }
         self.done = true;
         cgroup::remove(self.cgroups.iter().map(PathBuf::as_path));
-        if let Some(slot) = &self.folder_slot {
-            if let Err(e) = folder::remove_slot(slot) {
-                tracing::warn!(slot = %slot.display(), "cannot remove the folder slot: {e:#}");
-            }
-        }
         if let Err(e) = fs::remove_dir_all(&self.runtime_dir) {
             if e.kind() != std::io::ErrorKind::NotFound {
                 tracing::warn!(dir = %self.runtime_dir.display(), error = %e, "cannot remove runtime dir");
@@ -277,7 +266,6 @@ pub fn launch(spec: &InstanceSpec) -> Result<Instance> {
     let mut cleanup = Cleanup {
         cgroups: Vec::new(),
         runtime_dir: spec.runtime_dir.clone(),
-        folder_slot: spec.folder_slot.clone(),
         done: false,
     };
     owned_private_dir(&spec.runtime_dir, spec.uid, spec.gid)?;
@@ -286,9 +274,6 @@ pub fn launch(spec: &InstanceSpec) -> Result<Instance> {
         spec.uid,
         spec.gid,
     )?;
-    if let Some(slot) = &spec.folder_slot {
-        folder::make_slot(slot)?;
-    }
     if let Some(home) = &spec.home_dir {
         owned_private_dir(home, spec.uid, spec.gid)?;
     }
@@ -348,11 +333,7 @@ pub enum Leftover {
 /// Cleans up what a server that is gone (kill -9) left of instance `id`: its cgroups and
 /// `runtime_dir`, and any of its processes that survived, unless another live server
 /// supervises them. Blocking: waits briefly for killed processes to drain.
-pub fn remove_leftover(
-    id: &str,
-    runtime_dir: &Path,
-    folder_slot: Option<&Path>,
-) -> Result<Leftover> {
+pub fn remove_leftover(id: &str, runtime_dir: &Path) -> Result<Leftover> {
     ensure!(valid_id(id), "instance id {id:?}: not an instance's id");
     let unlimited = Limits {
         cpu_millis: 0,
@@ -380,7 +361,6 @@ pub fn remove_leftover(
     let mut cleanup = Cleanup {
         cgroups,
         runtime_dir: runtime_dir.to_owned(),
-        folder_slot: folder_slot.map(Path::to_owned),
         done: false,
     };
     cleanup.run();
@@ -438,13 +418,6 @@ fn validate(spec: &InstanceSpec) -> Result<()> {
         "instance {}: empty command",
         spec.id
     );
-    if let Some(slot) = &spec.folder_slot {
-        ensure!(
-            slot.is_absolute() && !slot.starts_with(&spec.runtime_dir),
-            "folder slot {}: an absolute path outside the runtime dir (which is deleted)",
-            slot.display()
-        );
-    }
     for dir in std::iter::once(&spec.runtime_dir).chain(&spec.home_dir) {
         ensure!(
             dir.is_absolute(),

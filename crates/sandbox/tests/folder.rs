@@ -1,5 +1,6 @@
-//! Folders attached to running sandboxes (id-mapped, by mount propagation): needs root,
-//! bwrap and a filesystem with id-mapped mounts (ext4, xfs, btrfs, tmpfs).
+//! Folders attached to running sandboxes (id-mapped, mounted inside their own mount
+//! namespace): needs root, bwrap and a filesystem with id-mapped mounts (ext4, xfs, btrfs,
+//! tmpfs).
 
 mod common;
 
@@ -21,9 +22,18 @@ const WATCHER: &str = "F=/home/user/MyFiles/HomeFolder; \
 
 fn watcher(name: &str) -> Case {
     let mut case = Case::new(name, sh(WATCHER));
-    case.spec.folder_slot = Some(case.dir.join("slot"));
     case.spec.env = vec![("NAME".into(), name.into())];
     case
+}
+
+/// Mounts whose source is `folder`, in the mount table of `pid` ("self": the host's).
+fn mounts_of(folder: &Path, pid: &str) -> usize {
+    let table = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    let folder = folder.to_str().unwrap();
+    table
+        .lines()
+        .filter(|l| l.split(' ').nth(3) == Some(folder))
+        .count()
 }
 
 fn user_folder(dir: &Path) -> std::path::PathBuf {
@@ -45,20 +55,18 @@ async fn a_folder_attached_to_running_sandboxes_is_each_ones_own_and_stays_on_di
     let folder = user_folder(&a.dir);
     let mut instance_a = a.launch();
     let mut instance_b = b.launch();
-    // Before anything is attached the slot is an empty directory the instance cannot write.
+    // Before anything is attached the folder's place is an empty directory it cannot write.
     assert_eq!(read_line(&ready_a).await, "started");
     assert_eq!(read_line(&ready_b).await, "started");
 
-    let slot_a = a.spec.folder_slot.clone().unwrap();
-    attach_folder(&slot_a, &folder, a.spec.uid, a.spec.gid, false).unwrap();
+    attach_folder(instance_a.pid(), &folder, a.spec.uid, a.spec.gid, false).unwrap();
     assert_eq!(
         read_line(&ready_a).await,
         format!("owner={0} log={0}", a.spec.uid),
         "A sees the folder's files as its own"
     );
     // The same folder in a second running instance, under another uid, at the same time.
-    let slot_b = b.spec.folder_slot.clone().unwrap();
-    attach_folder(&slot_b, &folder, b.spec.uid, b.spec.gid, false).unwrap();
+    attach_folder(instance_b.pid(), &folder, b.spec.uid, b.spec.gid, false).unwrap();
     assert_eq!(
         read_line(&ready_b).await,
         format!("owner={0} log={0}", b.spec.uid),
@@ -73,8 +81,10 @@ async fn a_folder_attached_to_running_sandboxes_is_each_ones_own_and_stays_on_di
     assert_eq!((on_disk.uid(), on_disk.gid()), (FOLDER_OWNER, FOLDER_OWNER));
     assert_eq!(on_disk.mode() & 0o6000, 0, "no set-id bits");
 
+    // Mounted in the sandboxes only: nothing of it on the host.
+    assert_eq!(mounts_of(&folder, "self"), 0);
     // Detached from A only: A's view empties, the files stay.
-    detach_folder(&slot_a);
+    detach_folder(instance_a.pid()).unwrap();
     fs::write(folder.join("hello-again"), "").unwrap();
     fs::remove_file(folder.join("hello")).unwrap();
     assert_eq!(read_line(&ready_a).await, "detached");
@@ -82,7 +92,6 @@ async fn a_folder_attached_to_running_sandboxes_is_each_ones_own_and_stays_on_di
 
     instance_a.terminate().await;
     instance_b.terminate().await;
-    assert!(!slot_a.exists() && !slot_b.exists(), "slots removed");
     assert!(log.exists(), "the folder's files survive the instances");
     assert!(!folder.join("early").exists());
 }
@@ -94,11 +103,9 @@ async fn ending_an_instance_with_its_folder_attached_deletes_nothing() {
     let folder = user_folder(&case.dir);
     let mut instance = case.launch();
     assert_eq!(read_line(&ready).await, "started");
-    let slot = case.spec.folder_slot.clone().unwrap();
-    attach_folder(&slot, &folder, case.spec.uid, case.spec.gid, false).unwrap();
+    attach_folder(instance.pid(), &folder, case.spec.uid, case.spec.gid, false).unwrap();
     read_line(&ready).await;
     instance.kill().await;
-    assert!(!slot.exists());
     assert_eq!(
         fs::read_to_string(folder.join("hello")).unwrap(),
         "left last time\n"
@@ -117,17 +124,15 @@ async fn a_folder_attached_again_read_only_refuses_writes_but_reads() {
             echo \"read-only $(cat $F/hello)\" > /home/user/ready; exec sleep 1000",
         ),
     );
-    case.spec.folder_slot = Some(case.dir.join("slot"));
     let ready = case.fifo("ready");
     let folder = user_folder(&case.dir);
     let mut instance = case.launch();
     assert_eq!(read_line(&ready).await, "started");
-    let slot = case.spec.folder_slot.clone().unwrap();
     let (uid, gid) = (case.spec.uid, case.spec.gid);
-    attach_folder(&slot, &folder, uid, gid, false).unwrap();
+    attach_folder(instance.pid(), &folder, uid, gid, false).unwrap();
     // Writable first: the instance's probe lands on disk.
     common::wait_until(|| folder.join("probe").exists()).await;
-    attach_folder(&slot, &folder, uid, gid, true).unwrap();
+    attach_folder(instance.pid(), &folder, uid, gid, true).unwrap();
     assert_eq!(read_line(&ready).await, "read-only left last time");
     instance.terminate().await;
 }
@@ -139,10 +144,16 @@ async fn a_sandbox_starts_while_another_has_a_folder_attached() {
     let folder = user_folder(&holder.dir);
     let mut instance = holder.launch();
     assert_eq!(read_line(&ready).await, "started");
-    let slot = holder.spec.folder_slot.clone().unwrap();
-    attach_folder(&slot, &folder, holder.spec.uid, holder.spec.gid, false).unwrap();
+    attach_folder(
+        instance.pid(),
+        &folder,
+        holder.spec.uid,
+        holder.spec.gid,
+        false,
+    )
+    .unwrap();
     read_line(&ready).await;
-    // The newcomer's read-only bind of / takes in the attached folder's mount too.
+    // The newcomer's read-only bind of the host's / holds nothing of the holder's folder.
     let mut newcomer = Case::new(
         "folder-newcomer",
         sh("echo ready > /home/user/ready; exec sleep 1000"),
@@ -155,6 +166,14 @@ async fn a_sandbox_starts_while_another_has_a_folder_attached() {
         "log:\n{}",
         newcomer.log()
     );
+    let newcomer_pid = other.pids().last().copied().unwrap().to_string();
+    assert_eq!(
+        mounts_of(&folder, &newcomer_pid),
+        0,
+        "not in the newcomer's mounts"
+    );
+    let holder_pid = instance.pids().last().copied().unwrap().to_string();
+    assert_eq!(mounts_of(&folder, &holder_pid), 1, "in the holder's");
     other.terminate().await;
     instance.terminate().await;
 }
@@ -168,15 +187,14 @@ async fn sandboxes_start_while_other_folders_come_and_go() {
     let folder = user_folder(&holder.dir);
     let mut instance = holder.launch();
     assert_eq!(read_line(&ready).await, "started");
-    let slot = holder.spec.folder_slot.clone().unwrap();
-    let (uid, gid) = (holder.spec.uid, holder.spec.gid);
+    let (uid, gid, pid) = (holder.spec.uid, holder.spec.gid, instance.pid());
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let churn = {
         let stop = stop.clone();
         std::thread::spawn(move || {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                attach_folder(&slot, &folder, uid, gid, false).unwrap();
-                detach_folder(&slot);
+                attach_folder(pid, &folder, uid, gid, false).unwrap();
+                detach_folder(pid).unwrap();
             }
         })
     };

@@ -396,7 +396,7 @@ async fn killing_the_server_kills_its_sandboxes() {
         field(&out, "cgroups").split(',').map(Into::into).collect();
     assert!(runtime.exists() && cgroups.iter().all(|c| c.exists()));
     assert_eq!(
-        porthole_sandbox::remove_leftover(field(&out, "id"), runtime, None).unwrap(),
+        porthole_sandbox::remove_leftover(field(&out, "id"), runtime).unwrap(),
         Leftover::Removed
     );
     assert_cleaned_up(&cgroups, runtime);
@@ -409,7 +409,7 @@ async fn a_supervised_instance_is_no_leftover() {
     let ready = case.fifo("ready");
     let mut instance = case.launch();
     read_line(&ready).await;
-    let leftover = porthole_sandbox::remove_leftover(&case.spec.id, &case.spec.runtime_dir, None);
+    let leftover = porthole_sandbox::remove_leftover(&case.spec.id, &case.spec.runtime_dir);
     assert_eq!(leftover.unwrap(), Leftover::Supervised);
     assert!(case.spec.runtime_dir.exists());
     assert!(instance.cgroups().iter().all(|c| c.exists()));

@@ -3,8 +3,9 @@
 //! Each user's folder is a directory under `<data dir>/home-folders/`, at AppStream's key
 //! (`user/<userpool|federated|custom>/<sha256 of the user id>`), its files owned on disk
 //! by [`FOLDER_OWNER`]. When a session of a stack with home folders gets its instance,
-//! the folder is attached to the running instance (id-mapped, by mount propagation: no
-//! restart, see porthole-sandbox's folder.rs) at `~/MyFiles/HomeFolder`. What an app
+//! the folder is attached to the running instance (id-mapped, mounted inside its own
+//! mount namespace: no restart, see porthole-sandbox's folder.rs) at
+//! `~/MyFiles/HomeFolder`. What an app
 //! saves there is on the server's disk at once: killing the instance, losing the browser
 //! or restarting the server loses nothing written.
 //!

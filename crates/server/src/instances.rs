@@ -36,8 +36,8 @@ pub struct Instances {
     porthole_exe: PathBuf,
     /// Running instances: a way to ask each one's supervising task to stop it.
     running: Mutex<HashMap<String, oneshot::Sender<()>>>,
-    /// The uids of launched instances, for attaching folders to them.
-    uids: Mutex<HashMap<String, u32>>,
+    /// The uid and sandbox pid of launched instances, for attaching folders to them.
+    launched: Mutex<HashMap<String, Launched>>,
     /// Instances not yet cleaned up, and a wake-up when that number changes.
     alive: tokio::sync::watch::Sender<usize>,
     /// Failed launches per fleet since the server started (a Prometheus counter).
@@ -77,7 +77,7 @@ impl Instances {
             hidden,
             porthole_exe,
             running: Mutex::new(HashMap::new()),
-            uids: Mutex::new(HashMap::new()),
+            launched: Mutex::new(HashMap::new()),
             alive: tokio::sync::watch::channel(0).0,
             launch_failures: Mutex::new(BTreeMap::new()),
             test_memory,
@@ -121,7 +121,7 @@ impl Instances {
             .lock()
             .expect("instances lock")
             .remove(&spec.instance_id);
-        self.uids
+        self.launched
             .lock()
             .expect("instances lock")
             .remove(&spec.instance_id);
@@ -202,17 +202,15 @@ impl Instances {
         self.runtime_root.join(format!("{instance_id}.log"))
     }
 
-    /// Where a folder attached to the instance is mounted on the host (see
-    /// [`porthole_sandbox::attach_folder`]); outside its runtime directory.
-    fn folder_slot(&self, instance_id: &str) -> PathBuf {
-        self.runtime_root
-            .join(format!("{instance_id}{FOLDER_SLOT_SUFFIX}"))
-    }
-
     /// The instance's temporary files (`~/MyFiles/TemporaryFiles` inside), owned by
     /// its uid; None unless it runs here.
     pub fn temporary_files(&self, instance_id: &str) -> Option<(PathBuf, u32)> {
-        let uid = *self.uids.lock().expect("instances lock").get(instance_id)?;
+        let uid = self
+            .launched
+            .lock()
+            .expect("instances lock")
+            .get(instance_id)?
+            .uid;
         let dir = self
             .runtime_root
             .join(instance_id)
@@ -223,13 +221,13 @@ impl Instances {
     /// Mounts `folder` at `~/MyFiles/HomeFolder` in the running instance, its files the
     /// instance uid's (id-mapped); read-only replaces a writable one and back.
     pub fn attach_folder(&self, instance_id: &str, folder: &Path, read_only: bool) -> Result<()> {
-        let uid = *self
-            .uids
+        let Launched { uid, pid } = *self
+            .launched
             .lock()
             .expect("instances lock")
             .get(instance_id)
             .with_context(|| format!("instance {instance_id} is not running here"))?;
-        porthole_sandbox::attach_folder(&self.folder_slot(instance_id), folder, uid, uid, read_only)
+        porthole_sandbox::attach_folder(pid, folder, uid, uid, read_only)
     }
 
     fn launch(&self, spec: &LaunchSpec) -> Result<porthole_sandbox::Instance> {
@@ -255,7 +253,6 @@ impl Instances {
             },
             runtime_dir: runtime_dir.clone(),
             home_dir: None,
-            folder_slot: Some(self.folder_slot(&spec.instance_id)),
             hide: self.hidden.clone(),
             read_only: vec![(self.porthole_exe.clone(), PathBuf::from(AGENT_EXE_INSIDE))],
             limits: Limits {
@@ -281,10 +278,13 @@ impl Instances {
         };
         let mut instance = porthole_sandbox::launch(&sandbox_spec)
             .with_context(|| format!("launching instance {}", spec.instance_id))?;
-        self.uids
-            .lock()
-            .expect("instances lock")
-            .insert(spec.instance_id.clone(), lease.uid());
+        self.launched.lock().expect("instances lock").insert(
+            spec.instance_id.clone(),
+            Launched {
+                uid: lease.uid(),
+                pid: instance.pid(),
+            },
+        );
         instance.hold(lease);
         Ok(instance)
     }
@@ -326,17 +326,18 @@ impl Instances {
     }
 }
 
-/// Names an instance's folder slot in the runtime root: `<instance id>.homefolder`.
-const FOLDER_SLOT_SUFFIX: &str = ".homefolder";
+/// An instance as folders are attached to it.
+#[derive(Clone, Copy)]
+struct Launched {
+    uid: u32,
+    /// Its outer bwrap's.
+    pid: u32,
+}
 
-/// Whether `name` (in the runtime root) belongs to an instance: its directory, its log
-/// or its folder slot. The plane's instance ids are "i-" and 16 hex digits; nothing else
-/// is touched.
+/// Whether `name` (in the runtime root) belongs to an instance: its directory or its log.
+/// The plane's instance ids are "i-" and 16 hex digits; nothing else is touched.
 fn instance_id_of(name: &str) -> Option<&str> {
-    let id = name
-        .strip_suffix(".log")
-        .or_else(|| name.strip_suffix(FOLDER_SLOT_SUFFIX))
-        .unwrap_or(name);
+    let id = name.strip_suffix(".log").unwrap_or(name);
     let hex = id.strip_prefix("i-")?;
     (hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
 }
@@ -356,8 +357,7 @@ fn remove_leftovers(runtime_root: &Path) -> Result<()> {
     let (mut removed, mut killed) = (0, 0);
     for id in ids {
         let dir = runtime_root.join(&id);
-        let slot = runtime_root.join(format!("{id}{FOLDER_SLOT_SUFFIX}"));
-        match porthole_sandbox::remove_leftover(&id, &dir, Some(&slot)) {
+        match porthole_sandbox::remove_leftover(&id, &dir) {
             Ok(porthole_sandbox::Leftover::Supervised) => {
                 tracing::info!(instance = %id, "left alone: another server runs it");
                 continue;
@@ -446,9 +446,10 @@ mod tests {
             instance_id_of("i-0123456789abcdef"),
             Some("i-0123456789abcdef")
         );
-        for own in ["i-0123456789abcdef.log", "i-0123456789abcdef.homefolder"] {
-            assert_eq!(instance_id_of(own), Some("i-0123456789abcdef"), "{own}");
-        }
+        assert_eq!(
+            instance_id_of("i-0123456789abcdef.log"),
+            Some("i-0123456789abcdef")
+        );
         for other in [
             "porthole-agent",
             ".porthole-agent.12",

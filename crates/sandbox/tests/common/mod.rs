@@ -50,7 +50,6 @@ impl Case {
             root: ImageRoot::Host,
             runtime_dir: dir.join("run"),
             home_dir: Some(dir.join("home")),
-            folder_slot: None,
             read_only: vec![],
             hide: vec![],
             limits: Limits {
