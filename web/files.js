@@ -21,6 +21,7 @@
  *   download: boolean,
  *   uploads: Upload[],
  *   status: string,
+ *   listings: number,
  * }} FilesState  what window.porthole.files shows (tests)
  */
 
@@ -77,7 +78,7 @@ export class Files {
     /** @type {FilesState} */
     this.state = {
       available: false, folders: [], folder: 'home', path: '', entries: [], used: 0, quota: null,
-      full: false, upload: false, download: false, uploads: [], status: '',
+      full: false, upload: false, download: false, uploads: [], status: '', listings: 0,
     };
     this.wire();
   }
@@ -178,6 +179,7 @@ export class Files {
       folder, path: body.path, entries: body.entries, used: body.used, quota: body.quota,
       full: body.full, upload: body.upload, download: body.download,
     });
+    this.state.listings += 1;
     this.render();
   }
 

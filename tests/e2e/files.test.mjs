@@ -76,11 +76,13 @@ const filesApi = (page, method, route, folder, path, body) => page.evaluate(asyn
   return { status: res.status, json, text };
 }, [method, route, folder, path, body ?? null]);
 
+/** Opens My Files and waits for its listing. */
 async function openPanel(page) {
   await until(page, () => !document.getElementById('btn-files').hidden, 'the My Files button');
+  const before = await page.evaluate(() => window.porthole.files.listings);
   await page.hover('#toolbar-handle');
   await page.click('#btn-files');
-  await until(page, () => window.porthole.files.entries !== undefined && !document.getElementById('files').hidden, 'the panel');
+  await until(page, (n) => window.porthole.files.listings > n && !document.getElementById('files').hidden, 'the panel\'s listing', before);
 }
 
 const listed = (page) => page.evaluate(() => window.porthole.files.entries.map((e) => e.name));
