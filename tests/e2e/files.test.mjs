@@ -404,7 +404,9 @@ describe('home folders and My Files', { concurrency: 2 }, () => {
     const first = await xtermSession(browser, server, 'erin');
     await run(first.page, `mkdir -p ${HOME}/docs; echo to-the-bucket > ${HOME}/docs/note.txt`);
     await waitText(object('docs/note.txt'), 'to-the-bucket\n', 'the saved file in the bucket');
-    assert.ok((await metrics(server)).porthole_home_folder_uploads_total >= 1);
+    // The object is in the bucket before the server has read the PUT's answer and counted it.
+    await waitFor(async () => (await metrics(server)).porthole_home_folder_uploads_total >= 1,
+      { timeout: 10000, what: 'the push to be counted' });
 
     // The bucket goes away: the push fails, is counted and logged, and retried until it is back.
     s3.kill('SIGKILL');
