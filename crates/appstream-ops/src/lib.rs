@@ -27,6 +27,7 @@ macro_rules! op {
     };
 }
 
+mod applications;
 mod entitlements;
 mod fleets;
 mod images;
@@ -90,6 +91,7 @@ pub const APPSTREAM: Service = Service {
         tags::OPERATIONS,
         users::OPERATIONS,
         entitlements::OPERATIONS,
+        applications::OPERATIONS,
     ],
     unsupported: |operation| {
         DomainError::not_permitted(format!(

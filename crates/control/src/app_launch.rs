@@ -22,14 +22,16 @@ pub struct AppLaunch {
 pub enum LaunchRefused {
     /// The session is unknown, ended, or still waiting for its instance.
     NotActive,
-    /// The app is not in the catalog of the session's fleet's image.
+    /// The app is neither in the catalog of the session's fleet's image nor
+    /// an application associated with the fleet.
     NotInCatalog,
     /// A federated user's attributes do not entitle them to the app.
     NotEntitled,
 }
 
 impl ControlPlane {
-    /// The launch of catalog application `app` in the active session `session_id`.
+    /// The launch of catalog application `app` in the active session
+    /// `session_id` (see [`ControlPlane::fleet_catalog`]).
     pub fn app_launch(&self, session_id: &str, app: &str) -> Result<AppLaunch, LaunchRefused> {
         let session = self
             .session(session_id)
@@ -44,7 +46,9 @@ impl ControlPlane {
         let image = self
             .image(&fleet.image_name)
             .map_err(|_| LaunchRefused::NotInCatalog)?;
-        let application = image.application(app).ok_or(LaunchRefused::NotInCatalog)?;
+        let application = self
+            .fleet_catalog_entry(&fleet.name, app)
+            .ok_or(LaunchRefused::NotInCatalog)?;
         if !self.is_entitled(
             &session.stack,
             session.authentication_type,
@@ -179,6 +183,51 @@ mod tests {
         assert!(env("AppStream_Image_Arn")
             .unwrap()
             .starts_with("arn:aws:appstream:us-east-1:123456789012:image/"));
+    }
+
+    #[test]
+    fn an_application_associated_with_the_fleet_starts_like_a_catalog_entry() {
+        use crate::app_block::{AppBlock, PackagingType, S3Location};
+        use crate::application::FleetApplication;
+
+        let (mut cp, session_id) = active_session();
+        let s3 = || S3Location {
+            bucket: "bucket".into(),
+            key: Some("key".into()),
+        };
+        let now = Timestamp::from_secs(T);
+        cp.create_app_block(AppBlock::new("b", s3(), PackagingType::AppStream2, now))
+            .unwrap();
+        cp.create_fleet_application(FleetApplication {
+            name: "term".into(),
+            display_name: Some("Terminal".into()),
+            description: None,
+            icon: s3(),
+            launch_path: "/usr/bin/xterm".into(),
+            launch_parameters: Some("-title term".into()),
+            working_directory: None,
+            platforms: vec!["AMAZON_LINUX2".into()],
+            instance_families: vec!["GENERAL_PURPOSE".into()],
+            app_block: "b".into(),
+            fleets: Default::default(),
+            created_time: now,
+            tags: Default::default(),
+        })
+        .unwrap();
+        assert_eq!(
+            cp.app_launch(&session_id, "term"),
+            Err(LaunchRefused::NotInCatalog)
+        );
+        cp.associate_application_fleet("f", "term").unwrap();
+        let launch = cp.app_launch(&session_id, "term").unwrap();
+        assert_eq!(launch.command, ["/usr/bin/xterm", "-title", "term"]);
+        assert_eq!(
+            launch
+                .env
+                .get("AppStream_Resource_Name")
+                .map(String::as_str),
+            Some("f")
+        );
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub enum ResourceType {
     Fleet,
     Stack,
     Image,
+    AppBlock,
+    Application,
 }
 
 impl ResourceType {
@@ -23,6 +25,8 @@ impl ResourceType {
             Self::Fleet => "fleet",
             Self::Stack => "stack",
             Self::Image => "image",
+            Self::AppBlock => "app-block",
+            Self::Application => "application",
         }
     }
 }
@@ -52,6 +56,8 @@ impl Config {
             "fleet" => ResourceType::Fleet,
             "stack" => ResourceType::Stack,
             "image" => ResourceType::Image,
+            "app-block" => ResourceType::AppBlock,
+            "application" => ResourceType::Application,
             _ => return Err(DomainError::not_found("resource", arn)),
         };
         Ok((kind, name.to_owned()))

@@ -197,7 +197,7 @@ impl ControlPlane {
     }
 
     /// AssociateApplicationToEntitlement: `app` must be in the catalog of
-    /// the stack's fleet's image.
+    /// the stack's fleet (its image's, or associated with it).
     pub fn entitle_application(
         &mut self,
         stack: &str,
@@ -206,10 +206,7 @@ impl ControlPlane {
         now: Timestamp,
     ) -> Result<()> {
         self.entitlement(stack, name)?;
-        let in_catalog = self
-            .stack_image(stack)
-            .is_some_and(|image| image.applications.iter().any(|a| a.name == app));
-        if !in_catalog {
+        if self.stack_catalog(stack).iter().all(|a| a.name != app) {
             return Err(DomainError::not_found("application", app));
         }
         self.entitlement_mut(stack, name, now)?
@@ -242,16 +239,10 @@ impl ControlPlane {
     }
 
     fn stack_applications(&self, stack: &str) -> Vec<String> {
-        self.stack_image(stack)
-            .map(|image| {
-                image
-                    .applications
-                    .iter()
-                    .filter(|a| a.enabled)
-                    .map(|a| a.name.clone())
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.stack_catalog(stack)
+            .into_iter()
+            .map(|a| a.name)
+            .collect()
     }
 
     /// The apps of `stack` a federated user with `attributes` may see and

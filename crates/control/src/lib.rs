@@ -13,7 +13,9 @@
 //! (about once a second); report instance readiness/exits and browser
 //! connections; persist [`ControlPlane::take_changes`] after each mutation.
 
+pub mod app_block;
 mod app_launch;
+pub mod application;
 pub mod arn;
 pub mod autoscaling;
 pub mod desktop_entry;
@@ -32,7 +34,9 @@ pub mod stack;
 pub mod time;
 pub mod user;
 
+pub use app_block::AppBlock;
 pub use app_launch::{AppLaunch, LaunchRefused};
+pub use application::FleetApplication;
 pub use arn::{Config, ResourceType};
 pub use error::{DomainError, ErrorKind};
 pub use fleet::{Fleet, FleetState, FleetType, StreamView};

@@ -1,6 +1,8 @@
 //! The aggregate: every resource, their relations, the effect outbox and the
 //! dirty set that feeds persistence.
 
+use crate::app_block::AppBlock;
+use crate::application::FleetApplication;
 use crate::arn::{Config, ResourceType};
 use crate::entitlement::Entitlement;
 use crate::error::{DomainError, ErrorKind, Result};
@@ -59,10 +61,13 @@ pub(crate) enum DocKind {
     User,
     /// An entitlement, keyed by `stack/name`.
     Entitlement,
+    AppBlock,
+    /// An API application with its fleet associations, keyed by name.
+    Application,
 }
 
 impl DocKind {
-    const ALL: [DocKind; 7] = [
+    const ALL: [DocKind; 9] = [
         Self::Image,
         Self::Fleet,
         Self::Stack,
@@ -70,6 +75,8 @@ impl DocKind {
         Self::ScalableTarget,
         Self::User,
         Self::Entitlement,
+        Self::AppBlock,
+        Self::Application,
     ];
 
     pub(crate) const fn as_str(self) -> &'static str {
@@ -81,6 +88,8 @@ impl DocKind {
             Self::ScalableTarget => "scalable-target",
             Self::User => "user",
             Self::Entitlement => "entitlement",
+            Self::AppBlock => "app-block",
+            Self::Application => "application",
         }
     }
 }
@@ -107,6 +116,8 @@ pub struct ControlPlane {
     pub(crate) users: BTreeMap<String, User>,
     /// By `stack/name`.
     pub(crate) entitlements: BTreeMap<String, Entitlement>,
+    pub(crate) app_blocks: BTreeMap<String, AppBlock>,
+    pub(crate) applications: BTreeMap<String, FleetApplication>,
     pub(crate) outbox: Vec<Effect>,
     dirty: BTreeSet<(DocKind, String)>,
 }
@@ -124,6 +135,8 @@ impl ControlPlane {
             scalable_targets: BTreeMap::new(),
             users: BTreeMap::new(),
             entitlements: BTreeMap::new(),
+            app_blocks: BTreeMap::new(),
+            applications: BTreeMap::new(),
             outbox: Vec::new(),
             dirty: BTreeSet::new(),
         }
@@ -331,6 +344,7 @@ impl ControlPlane {
         if self.scalable_targets.remove(name).is_some() {
             self.mark(DocKind::ScalableTarget, name);
         }
+        self.forget_fleet_applications(name);
         Ok(())
     }
 
@@ -441,6 +455,14 @@ impl ControlPlane {
                 DocKind::Image,
                 self.images.get_mut(&name).map(|i| &mut i.tags),
             ),
+            ResourceType::AppBlock => (
+                DocKind::AppBlock,
+                self.app_blocks.get_mut(&name).map(|b| &mut b.tags),
+            ),
+            ResourceType::Application => (
+                DocKind::Application,
+                self.applications.get_mut(&name).map(|a| &mut a.tags),
+            ),
         };
         let tags = tags.ok_or_else(|| DomainError::not_found("resource", arn))?;
         self.dirty.insert((doc, name));
@@ -453,6 +475,8 @@ impl ControlPlane {
             ResourceType::Fleet => self.fleet(&name).map(|f| f.tags.clone()),
             ResourceType::Stack => self.stack(&name).map(|s| s.tags.clone()),
             ResourceType::Image => self.image(&name).map(|i| i.tags.clone()),
+            ResourceType::AppBlock => self.app_block(&name).map(|b| b.tags.clone()),
+            ResourceType::Application => self.fleet_application(&name).map(|a| a.tags.clone()),
         }
         .map_err(|_| DomainError::not_found("resource", arn))
     }
@@ -494,6 +518,8 @@ impl ControlPlane {
                     DocKind::ScalableTarget => self.scalable_targets.get(&key).map(to_document),
                     DocKind::User => self.users.get(&key).map(to_document),
                     DocKind::Entitlement => self.entitlements.get(&key).map(to_document),
+                    DocKind::AppBlock => self.app_blocks.get(&key).map(to_document),
+                    DocKind::Application => self.applications.get(&key).map(to_document),
                 };
                 Change {
                     kind: kind.as_str(),
@@ -521,6 +547,8 @@ impl ControlPlane {
         self.scalable_targets.clear();
         self.users.clear();
         self.entitlements.clear();
+        self.app_blocks.clear();
+        self.applications.clear();
         self.outbox.clear();
         self.dirty.clear();
         for (kind, document) in documents {
@@ -556,6 +584,14 @@ impl ControlPlane {
                 DocKind::Entitlement => {
                     let entitlement: Entitlement = from_document(kind, document)?;
                     self.entitlements.insert(entitlement.key(), entitlement);
+                }
+                DocKind::AppBlock => {
+                    let block: AppBlock = from_document(kind, document)?;
+                    self.app_blocks.insert(block.name.clone(), block);
+                }
+                DocKind::Application => {
+                    let app: FleetApplication = from_document(kind, document)?;
+                    self.applications.insert(app.name.clone(), app);
                 }
             }
         }

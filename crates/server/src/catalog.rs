@@ -1,7 +1,8 @@
 //! The application catalog of a session. A streaming URL without ApplicationId
-//! opens on the stack's catalog (the apps of its fleet's image) instead of an
-//! app; its page reads the catalog at GET /session/TOKEN/catalog and starts
-//! apps in the session with POST /session/TOKEN/launch, any number of times.
+//! opens on the stack's catalog (the apps of its fleet's image, then the
+//! applications associated with the fleet) instead of an app; its page reads
+//! the catalog at GET /session/TOKEN/catalog and starts apps in the session
+//! with POST /session/TOKEN/launch, any number of times.
 //! Icons are served at /catalog/icons/IMAGE/APP, which is also the IconURL
 //! DescribeImages shows: public (icons are no secret, and the admin fetches
 //! them without a streaming URL), and only files an image's catalog names.
@@ -129,10 +130,9 @@ async fn catalog(State(server): State<Arc<Server>>, Path(token): Path<String>) -
     let Ok(image) = cp.fleet(&grant.fleet).and_then(|f| cp.image(&f.image_name)) else {
         return error(StatusCode::NOT_FOUND, "this session's fleet has no image");
     };
-    let applications: Vec<_> = image
-        .applications
+    let applications: Vec<_> = cp
+        .fleet_catalog(&grant.fleet)
         .iter()
-        .filter(|a| a.enabled)
         .filter(|a| {
             cp.is_entitled(
                 &grant.stack,

@@ -60,7 +60,7 @@ impl ControlPlane {
                         "The fleet {fleet} streams applications, not the desktop."
                     )));
                 }
-            } else if self.image(&f.image_name)?.application(app).is_none() {
+            } else if self.fleet_catalog_entry(&f.name, app).is_none() {
                 return Err(DomainError::not_found("application", app));
             }
         }

@@ -235,10 +235,8 @@ fn user_catalog(server: &Server, cp: &ControlPlane, identity: &Identity) -> Vec<
         .filter_map(|name| cp.stack(name).ok())
         .map(|stack| {
             let apps = cp.stack_image(&stack.name).map_or(Vec::new(), |image| {
-                image
-                    .applications
+                cp.stack_catalog(&stack.name)
                     .iter()
-                    .filter(|a| a.enabled)
                     .filter(|a| {
                         cp.is_entitled(
                             &stack.name,
