@@ -247,7 +247,11 @@ async fn launch(
     State(launcher): State<Arc<Launcher>>,
     Json(request): Json<LaunchRequest>,
 ) -> Result<Json<Launched>, (StatusCode, Json<AgentError>)> {
-    match apps::spawn(&request.command, &request.env, &launcher.display) {
+    match apps::spawn(
+        &app_command(&request.command),
+        &request.env,
+        &launcher.display,
+    ) {
         Ok(child) => {
             let pid = child.id().unwrap_or_default();
             launcher.apps.lock().await.push(child);
@@ -259,6 +263,18 @@ async fn launch(
                 message: format!("{err:#}"),
             }),
         )),
+    }
+}
+
+/// On an image that is not the host's, apps run on the image's root (the sandbox says
+/// so in the environment): through this executable's `enter-root`.
+fn app_command(command: &[String]) -> Vec<String> {
+    match (
+        std::env::var_os(porthole_sandbox::APP_ROOT_ENV),
+        std::env::current_exe(),
+    ) {
+        (Some(_), Ok(exe)) => porthole_sandbox::app_command(&exe, command),
+        _ => command.to_vec(),
     }
 }
 

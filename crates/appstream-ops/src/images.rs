@@ -1,9 +1,10 @@
-//! Images: DescribeImages and DeleteImage.
+//! Images: DescribeImages, DeleteImage, CopyImage and the image permissions
+//! (Update, Describe, DeleteImagePermissions).
 
 use crate::page::Page;
-use crate::Operation;
+use crate::{Empty, Operation};
 use porthole_control::error::Result;
-use porthole_control::image::Visibility;
+use porthole_control::image::{ImagePermissions, Visibility};
 use porthole_control::{Application, ControlPlane, DomainError, Image, ResourceType, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -11,6 +12,10 @@ use std::collections::BTreeMap;
 pub(crate) const OPERATIONS: &[Operation] = &[
     op!(DescribeImages => describe_images),
     op!(DeleteImage => delete_image),
+    op!(CopyImage => copy_image),
+    op!(UpdateImagePermissions => update_image_permissions),
+    op!(DescribeImagePermissions => describe_image_permissions),
+    op!(DeleteImagePermissions => delete_image_permissions),
 ];
 
 const IMAGES_MAX_RESULTS: u64 = 25;
@@ -132,15 +137,12 @@ fn describe_images(
             .collect::<Result<_>>()?,
         (None, None) => cp.images().collect(),
     };
-    let limit = match input.max_results {
-        None | Some(0) => IMAGES_MAX_RESULTS,
-        Some(n) => n.min(IMAGES_MAX_RESULTS),
-    };
+    let limit = page_limit(input.max_results, IMAGES_MAX_RESULTS);
     let items = selected
         .into_iter()
         .filter(|i| visibility.is_none_or(|v| i.visibility == v))
         .map(|i| (i.name.clone(), ImageDoc::new(cp, i)));
-    let page = Page::appstream(items, input.next_token.as_deref(), limit as usize)?;
+    let page = Page::appstream(items, input.next_token.as_deref(), limit)?;
     Ok(DescribeImagesOutput {
         images: page.items,
         next_token: page.next_token,
@@ -162,4 +164,150 @@ fn delete_image(
     Ok(DeleteImageOutput {
         image: ImageDoc::new(cp, &image),
     })
+}
+
+/// A MaxResults as a page size: absent or 0 is the most the operation returns.
+fn page_limit(max_results: Option<u64>, ceiling: u64) -> usize {
+    match max_results {
+        None | Some(0) => ceiling,
+        Some(n) => n.min(ceiling),
+    }
+    .try_into()
+    .unwrap_or(usize::MAX)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CopyImageInput {
+    source_image_name: String,
+    destination_image_name: String,
+    destination_region: String,
+    destination_image_description: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct CopyImageOutput {
+    destination_image_name: String,
+}
+
+fn copy_image(
+    cp: &mut ControlPlane,
+    input: CopyImageInput,
+    now: Timestamp,
+) -> Result<CopyImageOutput> {
+    let copy = cp.copy_image(
+        &input.source_image_name,
+        &input.destination_image_name,
+        &input.destination_region,
+        input.destination_image_description,
+        now,
+    )?;
+    Ok(CopyImageOutput {
+        destination_image_name: copy.name.clone(),
+    })
+}
+
+/// The model's ImagePermissions; an absent member grants nothing.
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ImagePermissionsDoc {
+    #[serde(default)]
+    allow_fleet: bool,
+    #[serde(default)]
+    allow_image_builder: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UpdateImagePermissionsInput {
+    name: String,
+    shared_account_id: String,
+    image_permissions: ImagePermissionsDoc,
+}
+
+fn update_image_permissions(
+    cp: &mut ControlPlane,
+    input: UpdateImagePermissionsInput,
+    _now: Timestamp,
+) -> Result<Empty> {
+    let permissions = ImagePermissions {
+        allow_fleet: input.image_permissions.allow_fleet,
+        allow_image_builder: input.image_permissions.allow_image_builder,
+    };
+    cp.share_image(&input.name, &input.shared_account_id, permissions)?;
+    Ok(Empty {})
+}
+
+/// DescribeImagePermissions' MaxResults ceiling (the model's).
+const IMAGE_PERMISSIONS_MAX_RESULTS: u64 = 500;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DescribeImagePermissionsInput {
+    name: String,
+    max_results: Option<u64>,
+    shared_aws_account_ids: Option<Vec<String>>,
+    next_token: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SharedImagePermissionsDoc {
+    shared_account_id: String,
+    image_permissions: ImagePermissionsDoc,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DescribeImagePermissionsOutput {
+    name: String,
+    shared_image_permissions_list: Vec<SharedImagePermissionsDoc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+}
+
+fn describe_image_permissions(
+    cp: &ControlPlane,
+    input: DescribeImagePermissionsInput,
+    _now: Timestamp,
+) -> Result<DescribeImagePermissionsOutput> {
+    let wanted = input.shared_aws_account_ids.as_deref();
+    let items = cp
+        .image_shares(&input.name)?
+        .iter()
+        .filter(|(account, _)| wanted.is_none_or(|w| w.contains(account)))
+        .map(|(account, p)| {
+            let doc = SharedImagePermissionsDoc {
+                shared_account_id: account.clone(),
+                image_permissions: ImagePermissionsDoc {
+                    allow_fleet: p.allow_fleet,
+                    allow_image_builder: p.allow_image_builder,
+                },
+            };
+            (account.clone(), doc)
+        });
+    let limit = page_limit(input.max_results, IMAGE_PERMISSIONS_MAX_RESULTS);
+    let page = Page::appstream(items, input.next_token.as_deref(), limit)?;
+    Ok(DescribeImagePermissionsOutput {
+        name: input.name,
+        shared_image_permissions_list: page.items,
+        next_token: page.next_token,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DeleteImagePermissionsInput {
+    name: String,
+    shared_account_id: String,
+}
+
+fn delete_image_permissions(
+    cp: &mut ControlPlane,
+    input: DeleteImagePermissionsInput,
+    _now: Timestamp,
+) -> Result<Empty> {
+    cp.unshare_image(&input.name, &input.shared_account_id)?;
+    Ok(Empty {})
 }

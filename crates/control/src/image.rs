@@ -27,17 +27,42 @@ pub struct Application {
 pub enum ImageRoot {
     /// The host filesystem, mounted read-only into the sandbox.
     Host,
+    /// Directories of the server's image store (see [`is_layer_id`]), lowest first,
+    /// stacked read-only over the host's system trees (`on_host`: what an image builder
+    /// on the default image makes) or over nothing (an imported OCI image's root).
+    /// Layers are immutable and shared by every image that lists them.
+    Layers { on_host: bool, layers: Vec<String> },
+}
+
+/// Whether `id` may name a layer of the image store: a relative path of plain,
+/// lowercase names (`roots/<sha256>`, `snapshots/<id>`), never `..` or absolute.
+pub fn is_layer_id(id: &str) -> bool {
+    let mut parts = id.split('/');
+    let kind = parts.next().unwrap_or_default();
+    let name = parts.next().unwrap_or_default();
+    parts.next().is_none()
+        && ["roots", "snapshots"].contains(&kind)
+        && !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ImageState {
+    /// Being made (an image builder's snapshot); fleets cannot use it yet.
+    Pending,
     Available,
+    /// Making it failed (see the image's state change reason).
+    Failed,
 }
 
 impl ImageState {
     pub const fn as_str(self) -> &'static str {
         match self {
+            Self::Pending => "PENDING",
             Self::Available => "AVAILABLE",
+            Self::Failed => "FAILED",
         }
     }
 }
@@ -81,6 +106,16 @@ pub struct Image {
     pub root: ImageRoot,
     #[serde(default)]
     pub tags: std::collections::BTreeMap<String, String>,
+    /// UpdateImagePermissions' grants, by the 12-digit account shared with.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub shared_with: std::collections::BTreeMap<String, ImagePermissions>,
+}
+
+/// What an account an image is shared with may do with it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImagePermissions {
+    pub allow_fleet: bool,
+    pub allow_image_builder: bool,
 }
 
 impl Image {
@@ -107,5 +142,31 @@ pub fn default_image(now: Timestamp, applications: Vec<Application>) -> Image {
         applications,
         root: ImageRoot::Host,
         tags: Default::default(),
+        shared_with: Default::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_ids_are_plain_paths_of_the_image_store() {
+        for good in ["roots/0a1b", "snapshots/ib-1-2"] {
+            assert!(is_layer_id(good), "{good}");
+        }
+        for bad in [
+            "",
+            "roots",
+            "roots/",
+            "roots/../x",
+            "/roots/a",
+            "roots/a/b",
+            "other/a",
+            "roots/A",
+            "roots/a.b",
+        ] {
+            assert!(!is_layer_id(bad), "{bad}");
+        }
     }
 }

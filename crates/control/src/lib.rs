@@ -23,6 +23,7 @@ pub mod entitlement;
 pub mod error;
 pub mod fleet;
 pub mod image;
+mod image_sharing;
 pub mod instance;
 pub mod instance_type;
 pub mod my_files;

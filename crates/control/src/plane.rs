@@ -7,8 +7,8 @@ use crate::arn::{Config, ResourceType};
 use crate::entitlement::Entitlement;
 use crate::error::{DomainError, ErrorKind, Result};
 use crate::fleet::{Fleet, FleetState};
-use crate::image::{Image, Visibility};
-use crate::instance::{Effect, Instance};
+use crate::image::{Image, ImageState, Visibility};
+use crate::instance::{Effect, Instance, InstanceState};
 use crate::scaling::ScalableTarget;
 use crate::session::{ConnectionState, EndReason, Session};
 use crate::stack::Stack;
@@ -175,6 +175,21 @@ impl ControlPlane {
         self.images.values()
     }
 
+    /// An image that instances can be launched from now.
+    pub fn available_image(&self, name: &str) -> Result<&Image> {
+        let image = self.image(name)?;
+        if image.state != ImageState::Available {
+            return Err(DomainError::new(
+                ErrorKind::ResourceNotAvailable,
+                format!(
+                    "The image {name} is {}; a fleet needs an AVAILABLE image.",
+                    image.state.as_str()
+                ),
+            ));
+        }
+        Ok(image)
+    }
+
     /// The image a stack streams: its fleet's, if it has a fleet.
     pub fn stack_image(&self, stack: &str) -> Option<&Image> {
         let fleet = self.fleet(self.stack(stack).ok()?.fleet.as_deref()?).ok()?;
@@ -259,6 +274,18 @@ impl ControlPlane {
                 fleets.join(", ")
             )));
         }
+        // A fleet given another image keeps busy instances on this one until their
+        // sessions end; its root must outlive them.
+        let running = self
+            .instances
+            .values()
+            .filter(|i| i.image_name == name && i.state != InstanceState::Stopped)
+            .count();
+        if running > 0 {
+            return Err(DomainError::in_use(format!(
+                "The image {name} still runs {running} instance(s); delete it once their sessions end."
+            )));
+        }
         self.mark(DocKind::Image, name);
         Ok(self.images.remove(name).expect("looked up above"))
     }
@@ -272,7 +299,7 @@ impl ControlPlane {
                 format!("The fleet {} already exists.", fleet.name),
             ));
         }
-        self.image(&fleet.image_name)?;
+        self.available_image(&fleet.image_name)?;
         fleet.validate()?;
         self.mark(DocKind::Fleet, &fleet.name);
         self.fleets.insert(fleet.name.clone(), fleet);
@@ -292,7 +319,7 @@ impl ControlPlane {
         fleet.name = name.to_owned();
         // The admin may have fixed what made launches fail: retry at once.
         fleet.clear_launch_failures();
-        self.image(&fleet.image_name)?;
+        self.available_image(&fleet.image_name)?;
         fleet.validate()?;
         self.fleets.insert(name.to_owned(), fleet);
         self.mark(DocKind::Fleet, name);

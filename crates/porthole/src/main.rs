@@ -8,6 +8,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use porthole_agent::{AgentConfig, StreamConfig, ViewMode};
 
+mod image_import;
+
 #[derive(Parser)]
 #[command(
     name = "porthole",
@@ -83,6 +85,48 @@ enum Command {
         #[arg(long, value_enum, default_value_t = View::App)]
         view: View,
     },
+    /// Manage images: `porthole image import --name NAME SOURCE`.
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+    /// Run a command on the instance's image root (the agent starts apps through it
+    /// when the image is not the host's).
+    #[command(hide = true)]
+    EnterRoot {
+        #[arg(required = true, last = true)]
+        command: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImageCommand {
+    /// Import an OCI image (a layout directory, or the archive `docker save` or
+    /// `skopeo copy ... oci-archive:FILE` made) into a running server as an image.
+    /// Its catalog comes from the label io.porthole.applications, the file
+    /// /etc/porthole/applications.json, or its .desktop entries.
+    Import {
+        /// The image's name (what fleets name in ImageName).
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// The server's URL, as for `aws appstream --endpoint-url`.
+        #[arg(long, default_value = "http://127.0.0.1:8443")]
+        endpoint: String,
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+        /// A shared-credentials file with the admin key, used unless
+        /// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are set.
+        #[arg(long, default_value = "porthole-data/credentials")]
+        credentials: PathBuf,
+        /// Accept the server's self-signed certificate.
+        #[arg(long)]
+        insecure: bool,
+        source: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -141,6 +185,11 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        // Single-threaded: no runtime may have started.
+        Command::EnterRoot { command } => {
+            let home = std::env::var_os("HOME").unwrap_or_default();
+            match porthole_sandbox::enter_app_root(&command, std::path::Path::new(&home))? {}
+        }
         Command::Stream {
             listen,
             size,
@@ -192,6 +241,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 file,
             };
             runtime()?.block_on(porthole_server::serve(config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Image {
+            command:
+                ImageCommand::Import {
+                    name,
+                    display_name,
+                    description,
+                    endpoint,
+                    region,
+                    credentials,
+                    insecure,
+                    source,
+                },
+        } => {
+            let args = image_import::ImportArgs {
+                source,
+                name,
+                display_name,
+                description,
+                endpoint,
+                region,
+                credentials_file: credentials,
+                insecure,
+            };
+            let answer = runtime()?.block_on(image_import::import(args))?;
+            println!("{}", serde_json::to_string_pretty(&answer)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Agent { socket, size, view } => {

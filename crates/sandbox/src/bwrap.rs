@@ -3,6 +3,7 @@
 use std::ffi::OsString;
 use std::path::Path;
 
+use crate::app_root::{self, AppRoot, APP_ROOT_ENV};
 use crate::{ImageRoot, InstanceSpec, Network};
 
 /// Inside the sandbox: the instance's runtime dir (agent socket), reachable from the host.
@@ -40,9 +41,8 @@ pub(crate) fn args(spec: &InstanceSpec, hide: &[&Path]) -> Vec<OsString> {
         &"--hostname",
         &"porthole",
     ]);
-    match &spec.root {
-        ImageRoot::Host => push(&[&"--ro-bind", &"/", &"/"]),
-    }
+    // The instance (X server, agent) runs on the host's root whatever the image.
+    push(&[&"--ro-bind", &"/", &"/"]);
     push(&[
         &"--dev",
         &"/dev",
@@ -80,8 +80,30 @@ pub(crate) fn args(spec: &InstanceSpec, hide: &[&Path]) -> Vec<OsString> {
     // Read-only until a folder is mounted on it: nothing saved there before can vanish
     // under the folder.
     push(&[&"--perms", &"0555", &"--dir", &HOME_FOLDER_MOUNT]);
+    let mut env = environment(spec);
+    if let ImageRoot::Layers {
+        on_host,
+        layers,
+        builder_layer,
+    } = &spec.root
+    {
+        args.extend(app_root::mount_point_args(
+            layers.len(),
+            builder_layer.is_some(),
+        ));
+        let app_root = AppRoot {
+            on_host: *on_host,
+            layers: layers.len(),
+            builder: builder_layer.is_some(),
+            hide: hide.iter().map(|p| p.to_path_buf()).collect(),
+        };
+        env.push((APP_ROOT_ENV.to_owned(), app_root.encode()));
+    }
+    let mut push = |items: &[&dyn AsRef<std::ffi::OsStr>]| {
+        args.extend(items.iter().map(|item| item.as_ref().to_os_string()));
+    };
     push(&[&"--clearenv"]);
-    for (key, value) in environment(spec) {
+    for (key, value) in env {
         push(&[&"--setenv", &key, &value]);
     }
     push(&[&"--chdir", &HOME_MOUNT, &"--"]);

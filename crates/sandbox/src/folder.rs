@@ -40,46 +40,98 @@ pub fn attach_folder(
     gid: u32,
     read_only: bool,
 ) -> Result<()> {
-    let userns = mapping_namespace(uid, gid).context("making the id mapping")?;
-    let tree = open_tree(
-        rustix::fs::CWD,
-        folder,
-        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
-    )
-    .with_context(|| format!("cloning the mount of {}", folder.display()))?;
-    set_id_mapped(&tree, &userns, read_only).with_context(|| {
-        format!(
-            "id-mapping {} (does its filesystem support id-mapped mounts?)",
-            folder.display()
-        )
-    })?;
+    let tree = prepared_tree(folder, Some((FOLDER_OWNER, uid, gid)), read_only)?;
     in_sandbox_mounts(sandbox_pid, move || {
         unmount_folder();
-        // The directory is the instance uid's: opened without following a link it might
-        // have been swapped for, and mounted on by its descriptor.
-        let root = rustix::fs::open(
-            "/",
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
-        let inside = crate::HOME_FOLDER_MOUNT.trim_start_matches('/');
-        let target = rustix::fs::openat2(
-            &root,
-            inside,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
-        )
-        .with_context(|| format!("opening {} in the sandbox", crate::HOME_FOLDER_MOUNT))?;
-        move_mount(
-            tree.as_fd(),
-            "",
-            target.as_fd(),
-            "",
-            MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
-        )
-        .with_context(|| format!("mounting {} in the sandbox", folder.display()))
+        mount_inside(tree, crate::HOME_FOLDER_MOUNT)
+            .with_context(|| format!("mounting {} in the sandbox", folder.display()))
     })
+}
+
+/// Mounts an image's layers (read-only, as they are on disk) and an image builder's
+/// writable layer (id-mapped like a home folder: [`FOLDER_OWNER`]'s on disk, `uid`'s
+/// inside) on the mount points bwrap made for them, before any app starts on them
+/// (app_root.rs). bwrap cannot bind them itself: it binds as the instance's uid, and the
+/// image store is the server's alone.
+pub fn attach_image(
+    sandbox_pid: u32,
+    layers: &[std::path::PathBuf],
+    builder_layer: Option<&Path>,
+    uid: u32,
+    gid: u32,
+) -> Result<()> {
+    let mut trees = Vec::new();
+    for (i, layer) in layers.iter().enumerate() {
+        trees.push((
+            prepared_tree(layer, None, true)?,
+            crate::app_root::AppRoot::layer_mount(i),
+        ));
+    }
+    if let Some(dir) = builder_layer {
+        let tree = prepared_tree(dir, Some((FOLDER_OWNER, uid, gid)), false)?;
+        trees.push((tree, crate::app_root::BUILDER_LAYER_MOUNT.into()));
+    }
+    in_sandbox_mounts(sandbox_pid, move || {
+        for (tree, inside) in trees {
+            mount_inside(tree, &inside.to_string_lossy())
+                .with_context(|| format!("mounting an image layer on {}", inside.display()))?;
+        }
+        Ok(())
+    })
+}
+
+/// A detached clone of `source`'s mount, nosuid and nodev, id-mapped from `owner` to
+/// (`uid`, `gid`) when asked.
+fn prepared_tree(
+    source: &Path,
+    id_map: Option<(u32, u32, u32)>,
+    read_only: bool,
+) -> Result<OwnedFd> {
+    let userns = id_map
+        .map(|(owner, uid, gid)| {
+            mapping_namespace(owner, uid, gid).context("making the id mapping")
+        })
+        .transpose()?;
+    let tree = open_tree(
+        rustix::fs::CWD,
+        source,
+        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+    )
+    .with_context(|| format!("cloning the mount of {}", source.display()))?;
+    set_attributes(&tree, userns.as_ref(), read_only).with_context(|| {
+        format!(
+            "preparing the mount of {} (does its filesystem support id-mapped mounts?)",
+            source.display()
+        )
+    })?;
+    Ok(tree)
+}
+
+/// In the sandbox's mount namespace: mounts `tree` on the directory `inside`.
+fn mount_inside(tree: OwnedFd, inside: &str) -> Result<()> {
+    // The directory may be the instance uid's: opened without following a link it might
+    // have been swapped for, and mounted on by its descriptor.
+    let root = rustix::fs::open(
+        "/",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let target = rustix::fs::openat2(
+        &root,
+        inside.trim_start_matches('/'),
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+    )
+    .with_context(|| format!("opening {inside} in the sandbox"))?;
+    move_mount(
+        tree.as_fd(),
+        "",
+        target.as_fd(),
+        "",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+    )?;
+    Ok(())
 }
 
 /// Unmounts the folder attached to the sandbox, if any; the directory stays, empty.
@@ -144,10 +196,10 @@ pub fn own_for_folder(path: &Path) -> Result<()> {
         .with_context(|| format!("chown {}", path.display()))
 }
 
-/// A user namespace whose only ids are FOLDER_OWNER ↔ `uid`/`gid`: the idmap of the
-/// mount. Made by a short-lived child that unshares its user namespace and waits until
-/// the namespace is opened.
-fn mapping_namespace(uid: u32, gid: u32) -> Result<OwnedFd> {
+/// A user namespace whose only ids are `owner` ↔ `uid`/`gid`: the idmap of the mount.
+/// Made by a short-lived child that unshares its user namespace and waits until the
+/// namespace is opened.
+fn mapping_namespace(owner: u32, uid: u32, gid: u32) -> Result<OwnedFd> {
     let mut command = Command::new("sleep");
     command
         .arg("10")
@@ -172,17 +224,11 @@ fn mapping_namespace(uid: u32, gid: u32) -> Result<OwnedFd> {
     let pid = child.id();
     let result = (|| -> Result<OwnedFd> {
         let proc = format!("/proc/{pid}");
-        fs::write(
-            format!("{proc}/uid_map"),
-            format!("{FOLDER_OWNER} {uid} 1\n"),
-        )
-        .context("writing uid_map")?;
+        fs::write(format!("{proc}/uid_map"), format!("{owner} {uid} 1\n"))
+            .context("writing uid_map")?;
         fs::write(format!("{proc}/setgroups"), "deny").context("writing setgroups")?;
-        fs::write(
-            format!("{proc}/gid_map"),
-            format!("{FOLDER_OWNER} {gid} 1\n"),
-        )
-        .context("writing gid_map")?;
+        fs::write(format!("{proc}/gid_map"), format!("{owner} {gid} 1\n"))
+            .context("writing gid_map")?;
         let ns = fs::File::open(format!("{proc}/ns/user")).context("opening the namespace")?;
         Ok(ns.into())
     })();
@@ -191,8 +237,9 @@ fn mapping_namespace(uid: u32, gid: u32) -> Result<OwnedFd> {
     result
 }
 
-/// mount_setattr(2) with MOUNT_ATTR_IDMAP (and nosuid, nodev) on a detached tree.
-fn set_id_mapped(tree: &OwnedFd, userns: &OwnedFd, read_only: bool) -> Result<()> {
+/// mount_setattr(2) on a detached tree: nosuid, nodev, read-only when asked, and
+/// MOUNT_ATTR_IDMAP with `userns` when given.
+fn set_attributes(tree: &OwnedFd, userns: Option<&OwnedFd>, read_only: bool) -> Result<()> {
     const MOUNT_ATTR_RDONLY: u64 = 0x1;
     const MOUNT_ATTR_NOSUID: u64 = 0x2;
     const MOUNT_ATTR_NODEV: u64 = 0x4;
@@ -205,13 +252,16 @@ fn set_id_mapped(tree: &OwnedFd, userns: &OwnedFd, read_only: bool) -> Result<()
         userns_fd: u64,
     }
     let attr = MountAttr {
-        attr_set: MOUNT_ATTR_IDMAP
-            | MOUNT_ATTR_NOSUID
+        attr_set: if userns.is_some() {
+            MOUNT_ATTR_IDMAP
+        } else {
+            0
+        } | MOUNT_ATTR_NOSUID
             | MOUNT_ATTR_NODEV
             | if read_only { MOUNT_ATTR_RDONLY } else { 0 },
         attr_clr: 0,
         propagation: 0,
-        userns_fd: userns.as_raw_fd() as u64,
+        userns_fd: userns.map_or(0, |ns| ns.as_raw_fd() as u64),
     };
     // SAFETY: a raw syscall with a valid fd, an empty C string and a pointer to a live,
     // correctly laid out `struct mount_attr` of the size passed.

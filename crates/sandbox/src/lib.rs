@@ -10,6 +10,7 @@
 // unsafe code; see their SAFETY comments.
 #![allow(unsafe_code)]
 
+mod app_root;
 mod bwrap;
 mod cgroup;
 mod folder;
@@ -30,11 +31,15 @@ use rustix::fs::{Mode, OFlags};
 use rustix::process::Signal;
 use tokio::process::{Child, Command};
 
+pub use app_root::{
+    enter as enter_app_root, wrap_command as app_command, AppRoot, APP_ROOT_ENV, CHANGES_DIR,
+    HOST_TREES,
+};
 pub use bwrap::{
     HOME_FOLDER_MOUNT, HOME_MOUNT, RUNTIME_MOUNT, TEMPORARY_FILES_DIR, TEMPORARY_FILES_MOUNT,
 };
 pub use cgroup::{cgroup_support, CgroupSupport};
-pub use folder::{attach_folder, detach_folder, own_for_folder, FOLDER_OWNER};
+pub use folder::{attach_folder, attach_image, detach_folder, own_for_folder, FOLDER_OWNER};
 pub use uid::{UidLease, UidPool};
 
 const BWRAP: &str = "bwrap";
@@ -59,11 +64,19 @@ pub enum Network {
     Host,
 }
 
-/// The filesystem seen as `/` inside, read-only.
+/// The filesystem the instance's applications see as `/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageRoot {
-    /// The host filesystem: the default image.
+    /// The host filesystem, read-only: the default image.
     Host,
+    /// Host directories stacked (lowest first) over the host's system trees or over
+    /// nothing, under a writable layer in memory or, for an image builder, in
+    /// `builder_layer` (see app_root.rs). The X server and agent stay on the host's root.
+    Layers {
+        on_host: bool,
+        layers: Vec<PathBuf>,
+        builder_layer: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone)]

@@ -44,7 +44,8 @@ pub async fn handle(
             ApiError::serialization(format!("request body over {MAX_BODY} bytes")).with_status(413);
         return error_response(protocol, &err, &request_id);
     }
-    if let Err(err) = authenticate(&server, service, &method, &uri, &header_list, &body) {
+    let payload = porthole_sigv4::Payload::Bytes(&body);
+    if let Err(err) = authenticate(&server, service, &method, &uri, &header_list, payload) {
         return error_response(protocol, &err, &request_id);
     }
     let operation = route.operation.clone();
@@ -64,13 +65,15 @@ pub async fn handle(
     }
 }
 
-fn authenticate(
+/// Checks the request's SigV4 signature against the administrator's key or the
+/// console's temporary credentials.
+pub(crate) fn authenticate(
     server: &Server,
     service: Service,
     method: &Method,
     uri: &Uri,
     headers: &[(String, String)],
-    body: &[u8],
+    body: porthole_sigv4::Payload<'_>,
 ) -> Result<(), ApiError> {
     let request = porthole_sigv4::Request {
         method: method.as_str(),
@@ -130,6 +133,9 @@ async fn call(server: &Arc<Server>, route: &Route, body: &[u8]) -> Result<Vec<u8
         .await
         .map_err(|err| ApiError::internal(format!("saving state failed: {err:#}")))?;
     server.apply(effects).await;
+    if operation == "DeleteImage" && outcome.is_ok() {
+        server.remove_unused_layers().await;
+    }
     let output = match outcome.map_err(|err| service.error(err.aws_code(), err.message))? {
         Outcome::Done(output) => output,
         Outcome::StreamingUrl(grant) => {
@@ -144,7 +150,7 @@ async fn call(server: &Arc<Server>, route: &Route, body: &[u8]) -> Result<Vec<u8
     wire::encode_output(service, protocol, operation, &output)
 }
 
-fn error_response(protocol: Protocol, err: &ApiError, request_id: &str) -> Response {
+pub(crate) fn error_response(protocol: Protocol, err: &ApiError, request_id: &str) -> Response {
     let (status, headers, body) = wire::encode_error(protocol, err);
     let mut response = (
         StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),

@@ -53,21 +53,39 @@ const ICON_SIZES: &[&str] = &[
 ];
 
 /// `path` (absolute, as the image sees it) on the host whose root is `root`.
-fn under(root: &Path, path: &str) -> PathBuf {
-    root.join(path.trim_start_matches('/'))
+/// `path` (absolute, as the image sees it) resolved inside `root` as the image would
+/// resolve it (symlinks stay in the root, `..` stops at it), and its metadata: the host
+/// path to read and whether it is an executable regular file. An image's absolute
+/// symlink must never lead the server to a host file.
+pub(crate) fn in_root(root: &Path, path: &str) -> Option<(PathBuf, bool)> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let flags = OFlags::PATH | OFlags::CLOEXEC;
+    let dir = rustix::fs::open(root, flags | OFlags::DIRECTORY, Mode::empty()).ok()?;
+    let relative = path.trim_start_matches('/');
+    let file = if relative.is_empty() {
+        dir
+    } else {
+        rustix::fs::openat2(&dir, relative, flags, Mode::empty(), ResolveFlags::IN_ROOT).ok()?
+    };
+    let stat = rustix::fs::fstat(&file).ok()?;
+    let real = std::fs::read_link(format!("/proc/self/fd/{}", {
+        use std::os::fd::AsRawFd;
+        file.as_raw_fd()
+    }))
+    .ok()?;
+    let is_file = rustix::fs::FileType::from_raw_mode(stat.st_mode).is_file();
+    Some((real, is_file && stat.st_mode & 0o111 != 0))
 }
 
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    path.metadata()
-        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+fn is_executable(root: &Path, path: &str) -> bool {
+    in_root(root, path).is_some_and(|(_, executable)| executable)
 }
 
 /// The absolute path (in the image) of an Exec= or TryExec= program, if it is
 /// installed.
 fn find_program(root: &Path, program: &str) -> Option<String> {
     if program.starts_with('/') {
-        return is_executable(&under(root, program)).then(|| program.to_owned());
+        return is_executable(root, program).then(|| program.to_owned());
     }
     if program.contains('/') {
         return None;
@@ -75,18 +93,23 @@ fn find_program(root: &Path, program: &str) -> Option<String> {
     PROGRAM_DIRS
         .iter()
         .map(|dir| format!("{dir}/{program}"))
-        .find(|path| is_executable(&under(root, path)))
+        .find(|path| is_executable(root, path))
 }
 
 /// An Icon= value as a PNG or SVG file on the host: an absolute path as is,
 /// a name looked up in the hicolor theme's apps (48 px first), then in
 /// /usr/share/pixmaps. Browsers show neither XPM nor theme-less names.
 pub fn resolve_icon(root: &Path, icon: &str) -> Option<PathBuf> {
-    let is_image = |p: &Path| {
-        matches!(p.extension().and_then(|e| e.to_str()), Some("png" | "svg")) && p.is_file()
+    let image = |path: &str| {
+        let (real, _) = in_root(root, path)?;
+        let is_image = matches!(
+            real.extension().and_then(|e| e.to_str()),
+            Some("png" | "svg")
+        );
+        (is_image && real.is_file()).then_some(real)
     };
     if icon.starts_with('/') {
-        return Some(under(root, icon)).filter(|p| is_image(p));
+        return image(icon);
     }
     let name = ["png", "svg", "xpm"]
         .iter()
@@ -96,16 +119,10 @@ pub fn resolve_icon(root: &Path, icon: &str) -> Option<PathBuf> {
         return None;
     }
     let hicolor = ICON_SIZES.iter().flat_map(|size| {
-        ["png", "svg"].map(|ext| {
-            under(
-                root,
-                &format!("/usr/share/icons/hicolor/{size}/apps/{name}.{ext}"),
-            )
-        })
+        ["png", "svg"].map(|ext| format!("/usr/share/icons/hicolor/{size}/apps/{name}.{ext}"))
     });
-    let pixmaps =
-        ["png", "svg"].map(|ext| under(root, &format!("/usr/share/pixmaps/{name}.{ext}")));
-    hicolor.chain(pixmaps).find(|p| is_image(p))
+    let pixmaps = ["png", "svg"].map(|ext| format!("/usr/share/pixmaps/{name}.{ext}"));
+    hicolor.chain(pixmaps).find_map(|path| image(&path))
 }
 
 /// The image's catalog from the host under `root`, as Image Assistant would
@@ -113,17 +130,16 @@ pub fn resolve_icon(root: &Path, icon: &str) -> Option<PathBuf> {
 /// of /usr/share/applications whose program is installed, named by its
 /// desktop file id, in id order. `icon_path`s are host paths.
 pub fn host_applications(root: &Path) -> Vec<Application> {
-    let dir = under(root, "/usr/share/applications");
-    let mut files: Vec<(String, PathBuf)> = std::fs::read_dir(&dir)
+    const DIR: &str = "/usr/share/applications";
+    let listed = in_root(root, DIR).map(|(dir, _)| dir);
+    let mut files: Vec<(String, PathBuf)> = listed
+        .and_then(|dir| std::fs::read_dir(dir).ok())
         .into_iter()
         .flatten()
         .filter_map(|entry| {
-            let path = entry.ok()?.path();
-            let id = path
-                .file_name()?
-                .to_str()?
-                .strip_suffix(".desktop")?
-                .to_owned();
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            let id = name.strip_suffix(".desktop")?.to_owned();
+            let (path, _) = in_root(root, &format!("{DIR}/{name}"))?;
             Some((id, path))
         })
         .collect();
@@ -157,7 +173,7 @@ pub fn host_applications(root: &Path) -> Vec<Application> {
     };
     let mut apps = Vec::new();
     for (name, display_name, path) in KNOWN_APPS {
-        if !is_executable(&under(root, path)) {
+        if !is_executable(root, path) {
             continue;
         }
         let described = entries
@@ -188,7 +204,11 @@ pub fn host_applications(root: &Path) -> Vec<Application> {
 
 /// Where DescribeImages' IconURL points: the server serves catalog icons
 /// there (catalog.rs).
-fn with_icon_urls(base_url: &str, image: &str, mut apps: Vec<Application>) -> Vec<Application> {
+pub(crate) fn with_icon_urls(
+    base_url: &str,
+    image: &str,
+    mut apps: Vec<Application>,
+) -> Vec<Application> {
     for app in &mut apps {
         if app.icon_path.is_some() {
             app.icon_url = Some(format!(
@@ -300,6 +320,10 @@ pub async fn welcome_url(server: &Arc<Server>) -> Result<Option<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn under(root: &Path, path: &str) -> PathBuf {
+        root.join(path.trim_start_matches('/'))
+    }
 
     /// A host tree in a temp dir: files at `paths` (executables under */bin/).
     fn host(paths: &[(&str, &str)]) -> tempfile::TempDir {

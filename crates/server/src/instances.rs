@@ -33,6 +33,8 @@ pub struct Instances {
     runtime_root: PathBuf,
     /// Paths an instance must never see (the server's data directory).
     hidden: Vec<PathBuf>,
+    /// Where the layers of images that are not the host's are (image_store.rs).
+    image_store: PathBuf,
     porthole_exe: PathBuf,
     /// Running instances: a way to ask each one's supervising task to stop it.
     running: Mutex<HashMap<String, oneshot::Sender<()>>>,
@@ -57,7 +59,11 @@ pub enum Ended {
 impl Instances {
     /// `hidden`: paths instances must never see (the runtime root is added: other
     /// instances' sockets and attached folders are there).
-    pub fn new(runtime_root: PathBuf, mut hidden: Vec<PathBuf>) -> Result<Self> {
+    pub fn new(
+        runtime_root: PathBuf,
+        mut hidden: Vec<PathBuf>,
+        image_store: PathBuf,
+    ) -> Result<Self> {
         std::fs::create_dir_all(&runtime_root)
             .with_context(|| format!("creating {}", runtime_root.display()))?;
         // Instances' own uids must traverse it to reach their runtime directories.
@@ -75,6 +81,7 @@ impl Instances {
             pool: UidPool::default(),
             runtime_root,
             hidden,
+            image_store,
             porthole_exe,
             running: Mutex::new(HashMap::new()),
             launched: Mutex::new(HashMap::new()),
@@ -182,6 +189,10 @@ impl Instances {
                 });
             }
             Ok(true) => {
+                if let Err(err) = self.attach_image(spec, &instance) {
+                    instance.terminate().await;
+                    return Err(err);
+                }
                 let _ = ready.send(());
                 tokio::select! {
                     _ = instance.wait() => tracing::info!(instance = %spec.instance_id, "instance exited"),
@@ -248,9 +259,7 @@ impl Instances {
             id: spec.instance_id.clone(),
             uid: lease.uid(),
             gid: lease.gid(),
-            root: match spec.root {
-                porthole_control::ImageRoot::Host => ImageRoot::Host,
-            },
+            root: self.image_root(&spec.root)?,
             runtime_dir: runtime_dir.clone(),
             home_dir: None,
             hide: self.hidden.clone(),
@@ -287,6 +296,48 @@ impl Instances {
         );
         instance.hold(lease);
         Ok(instance)
+    }
+
+    /// Mounts the image's layers into the instance, before any app runs on them.
+    fn attach_image(&self, spec: &LaunchSpec, instance: &porthole_sandbox::Instance) -> Result<()> {
+        let ImageRoot::Layers {
+            layers,
+            builder_layer,
+            ..
+        } = self.image_root(&spec.root)?
+        else {
+            return Ok(());
+        };
+        let uid = self
+            .launched
+            .lock()
+            .expect("instances lock")
+            .get(&spec.instance_id)
+            .map(|l| l.uid)
+            .context("the instance is not running")?;
+        porthole_sandbox::attach_image(instance.pid(), &layers, builder_layer.as_deref(), uid, uid)
+            .with_context(|| format!("attaching the image {} to the instance", spec.image))
+    }
+
+    /// The sandbox's view of an image root: layer ids become the image store's directories.
+    fn image_root(&self, root: &porthole_control::ImageRoot) -> Result<ImageRoot> {
+        Ok(match root {
+            porthole_control::ImageRoot::Host => ImageRoot::Host,
+            porthole_control::ImageRoot::Layers { on_host, layers } => ImageRoot::Layers {
+                on_host: *on_host,
+                layers: layers
+                    .iter()
+                    .map(|id| {
+                        anyhow::ensure!(
+                            porthole_control::image::is_layer_id(id),
+                            "{id:?} is not a layer of the image store"
+                        );
+                        Ok(self.image_store.join(id))
+                    })
+                    .collect::<Result<_>>()?,
+                builder_layer: None,
+            },
+        })
     }
 
     /// Asks a running instance to stop; false when it is not running here.

@@ -21,6 +21,8 @@ mod files;
 mod gateway;
 mod home_folders;
 mod home_sync;
+mod image_import;
+mod image_store;
 mod instances;
 mod mail;
 mod metrics;
@@ -127,8 +129,12 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     };
     let scheme = if tls { "https" } else { "http" };
     let base_url = format!("{scheme}://{}", listener.local_addr()?);
-    let instances =
-        instances::Instances::new(config.runtime_dir.clone(), vec![config.data_dir.clone()])?;
+    let image_store = image_store::ImageStore::new(&config.data_dir)?;
+    let instances = instances::Instances::new(
+        config.runtime_dir.clone(),
+        vec![config.data_dir.clone()],
+        image_store.dir().to_owned(),
+    )?;
     let server = Arc::new(Server::new(ServerParts {
         plane: Plane::new(cp, store),
         credentials,
@@ -144,6 +150,7 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
             saml: saml::SamlProviders::new(config.file.saml, &base_url)?,
         },
         home_folders: home_folders::HomeFolders::new(&config.data_dir, &config.file.home_folders)?,
+        image_store,
         base_url: base_url.clone(),
     }));
     // Sessions ended by the restart are recorded like any other.
@@ -161,6 +168,8 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
             .await
             .context("creating the default image, fleet and stack")?;
     }
+    // Roots an import left when the server died before the image was saved.
+    server.remove_unused_layers().await;
     let effects = server.plane.lock().await.reconcile(now());
     server.apply(effects).await;
 
@@ -171,6 +180,7 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
             post(admin::handle),
         )
         .route("/metrics", get(metrics::handle))
+        .route(image_import::PATH, post(image_import::handle))
         .merge(portal::routes())
         .merge(console::routes())
         .merge(gateway::routes())

@@ -35,6 +35,7 @@ pub(crate) struct Server {
     pub(crate) traffic: SessionTraffic,
     /// Users' persistent home folders, and which are attached to live sessions.
     pub(crate) home_folders: HomeFolders,
+    pub(crate) image_store: crate::image_store::ImageStore,
     /// Set at shutdown: instances that stop then are not replaced.
     stopping: AtomicBool,
     pub(crate) base_url: String,
@@ -49,6 +50,7 @@ pub(crate) struct ServerParts {
     pub(crate) mailer: Mailer,
     pub(crate) idps: IdentityProviders,
     pub(crate) home_folders: HomeFolders,
+    pub(crate) image_store: crate::image_store::ImageStore,
     pub(crate) base_url: String,
 }
 
@@ -62,6 +64,7 @@ impl Server {
             mailer,
             idps,
             home_folders,
+            image_store,
             base_url,
         } = parts;
         Self {
@@ -75,9 +78,26 @@ impl Server {
             session_apps: SessionApps::default(),
             traffic: SessionTraffic::default(),
             home_folders,
+            image_store,
             stopping: AtomicBool::new(false),
             base_url,
         }
+    }
+
+    /// Removes the image store's roots and snapshots that no image lists any more.
+    pub(crate) async fn remove_unused_layers(&self) {
+        let in_use: std::collections::BTreeSet<String> = self
+            .plane
+            .lock()
+            .await
+            .images()
+            .filter_map(|image| match &image.root {
+                porthole_control::ImageRoot::Layers { layers, .. } => Some(layers.clone()),
+                porthole_control::ImageRoot::Host => None,
+            })
+            .flatten()
+            .collect();
+        self.image_store.remove_unused(&in_use);
     }
 
     /// From now on, instances that stop are not replaced.

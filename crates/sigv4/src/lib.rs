@@ -27,7 +27,23 @@ pub struct Request<'a> {
     pub query: &'a str,
     /// Header names in any case; a name may repeat.
     pub headers: &'a [(String, String)],
-    pub body: &'a [u8],
+    pub body: Payload<'a>,
+}
+
+/// The request's body, or (for a large upload hashed as it streamed to disk) its SHA-256.
+#[derive(Debug, Clone, Copy)]
+pub enum Payload<'a> {
+    Bytes(&'a [u8]),
+    Sha256([u8; 32]),
+}
+
+impl Payload<'_> {
+    fn sha256_hex(&self) -> String {
+        match self {
+            Self::Bytes(body) => hex::encode(Sha256::digest(body)),
+            Self::Sha256(digest) => hex::encode(digest),
+        }
+    }
 }
 
 /// Finds the secret access key for an access key id and, for temporary
@@ -212,7 +228,7 @@ pub fn verify(
 
     // The canonical request always hashes the real body; a declared hash that
     // differs means the body was altered after signing.
-    let body_hash = hex::encode(Sha256::digest(req.body));
+    let body_hash = req.body.sha256_hex();
     if let Some(declared) = first_header(req.headers, "x-amz-content-sha256") {
         if declared.trim() != body_hash {
             return Err(mismatch());
@@ -341,7 +357,7 @@ fn canonical_request(
         req.method,
         canonical::uri(req.path),
         canonical::query(req.query),
-        hex::encode(Sha256::digest(req.body)),
+        req.body.sha256_hex(),
     )
 }
 

@@ -72,7 +72,7 @@ impl ParsedRequest {
             path: &self.path,
             query: &self.query,
             headers: &self.headers,
-            body: &self.body,
+            body: porthole_sigv4::Payload::Bytes(&self.body),
         }
     }
 }
@@ -147,7 +147,7 @@ fn get_vanilla(headers: &[(String, String)]) -> Request<'_> {
         path: "/",
         query: "",
         headers,
-        body: b"",
+        body: porthole_sigv4::Payload::Bytes(b""),
     }
 }
 

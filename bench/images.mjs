@@ -1,0 +1,147 @@
+// The image benchmark: `porthole serve` (release build), an OCI image built like the e2e
+// test's (sh, cat, ls, xterm and their libraries; tests/e2e/oci-image.mjs), imported with
+// `porthole image import`. Measures
+//   1. the import: the first (layers unpacked) and later ones (the same layers, shared),
+//      and what the store holds on disk for them;
+//   2. session start on an ALWAYS_ON fleet of the imported image against one of the host
+//      image, alternating trials: page.goto -> the app's window painted. On the imported
+//      image the app starts through `porthole enter-root` (namespaces, overlays, pivot).
+// Writes a marked section of docs/performance.md. Run through `scripts/bench --workload images`.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { portholeBin, launchBrowser, waitFor } from '../tests/e2e/harness.mjs';
+import { startServe, stopServe, streamingUrl, fleetOf, createFleetAndStack, DEFAULT_NAME } from '../tests/e2e/serve-harness.mjs';
+import { probeImage } from '../tests/e2e/oci-image.mjs';
+import { machine, writeSection } from './report.mjs';
+import { median, percentile } from './latency.mjs';
+
+const { values: opt } = parseArgs({
+  options: {
+    trials: { type: 'string', default: '10' },
+    imports: { type: 'string', default: '5' },
+    out: { type: 'string', default: 'docs/performance.md' },
+  },
+});
+const TRIALS = Number(opt.trials);
+const IMPORTS = Number(opt.imports);
+process.env.PORTHOLE_BIN ??= portholeBin('release');
+const log = (...a) => console.error(new Date().toISOString().slice(11, 19), ...a);
+const du = (path) => Number(execFileSync('du', ['-s', '--block-size=1', path], { encoding: 'utf8' }).split('\t')[0]);
+
+function importImage(server, name, layout) {
+  const t0 = process.hrtime.bigint();
+  const done = spawnSync(process.env.PORTHOLE_BIN, ['image', 'import', '--name', name, '--endpoint', server.endpoint,
+    '--credentials', join(server.dataDir, 'credentials'), layout], { encoding: 'utf8' });
+  if (done.status !== 0) throw new Error(`import ${name}: ${done.stderr}`);
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+async function imports(server, layout) {
+  const times = [];
+  for (let i = 0; i < IMPORTS; i++) {
+    times.push(importImage(server, `bench-${i}`, layout));
+    log(`import ${i + 1}/${IMPORTS}: ${times.at(-1).toFixed(0)} ms`);
+  }
+  const store = join(server.dataDir, 'images');
+  return { first: times[0], later: times.slice(1), store: du(store), layers: du(join(store, 'layers')), layout: du(layout) };
+}
+
+/** page.goto -> a painted frame with the app's window (its title matching `title`). */
+async function startTrial(server, browser, fleet, app, title) {
+  await waitFor(async () => (await fleetOf(server, fleet)).ComputeCapacityStatus.Available >= 1, { timeout: 60000, what: `an available ${fleet} instance` });
+  const url = await streamingUrl(server, { stack: fleet, fleet, userId: `bench-${fleet}`, applicationId: app });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  const page = await context.newPage();
+  const t0 = Date.now();
+  await page.goto(new URL('?scale=1', url).href);
+  await page.waitForFunction((t) => window.porthole?.windows?.some((w) => w.title === t) && window.porthole.stats.framesPainted > 0,
+    title, { timeout: 30000, polling: 'raf' });
+  const elapsed = Date.now() - t0;
+  const { Sessions } = await server.admin.call('DescribeSessions', { StackName: fleet, FleetName: fleet, UserId: `bench-${fleet}` });
+  await server.admin.call('ExpireSession', { SessionId: Sessions[0].Id });
+  await context.close();
+  return elapsed;
+}
+
+async function sessionStart(server, browser) {
+  const always = { FleetType: 'ALWAYS_ON', ComputeCapacity: { DesiredInstances: 1 } };
+  await createFleetAndStack(server, 'bench-oci', { ImageName: 'bench-0', ...always });
+  await createFleetAndStack(server, 'bench-host', { ImageName: DEFAULT_NAME, ...always });
+  const oci = [];
+  const host = [];
+  for (let i = 0; i < TRIALS; i++) {
+    oci.push(await startTrial(server, browser, 'bench-oci', 'probe', 'probe'));
+    host.push(await startTrial(server, browser, 'bench-host', 'xterm', 'xterm'));
+    log(`trial ${i + 1}/${TRIALS}: OCI image ${oci.at(-1)} ms, host image ${host.at(-1)} ms`);
+  }
+  return { oci, host };
+}
+
+const ms = (v) => (v === undefined || Number.isNaN(v) ? '–' : `${v.toFixed(v < 10 ? 1 : 0)} ms`);
+const mib = (v) => `${(v / 2 ** 20).toFixed(1)} MiB`;
+
+function render({ imported, start, chromium, problems }) {
+  const L = [
+    `Measured ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} on ${machine()}, headless Chromium ${chromium}, with`,
+    `\`${process.env.BENCH_COMMAND ?? `node bench/images.mjs ${process.argv.slice(2).join(' ')}`}\` (release build; the test image of tests/e2e/oci-image.mjs: two layers, sh, cat, ls and xterm with their libraries).`,
+    '',
+  ];
+  if (imported) {
+    L.push(
+      '### Import',
+      '',
+      `\`porthole image import\` of the layout directory (tarred by the command, streamed, hashed, signature checked, every blob verified, layers unpacked, root stacked by hard links), end to end; ${IMPORTS} imports of the same layout under different names.`,
+      '',
+      '| | time |',
+      '|---|---|',
+      `| first import (layers unpacked) | ${ms(imported.first)} |`,
+      `| later imports (layers shared), median | ${ms(median(imported.later))} |`,
+      '',
+      `On disk: the layout ${mib(imported.layout)}; the image store after ${IMPORTS} images ${mib(imported.store)}, of which the unpacked layers ${mib(imported.layers)} (each root is hard links to them: file data is stored once).`,
+      '',
+    );
+  }
+  if (start) {
+    L.push(
+      '### Session start on an imported image',
+      '',
+      `${TRIALS} trials each, alternating, ALWAYS_ON fleets with one waiting instance; page.goto -> the app's window painted. The imported image's app (a script that writes a file, then runs xterm) starts through \`porthole enter-root\`; the host image's xterm starts directly.`,
+      '',
+      '| image | median | p90 |',
+      '|---|---|---|',
+      `| imported OCI image | **${ms(median(start.oci))}** | ${ms(percentile(start.oci, 90))} |`,
+      `| host image | ${ms(median(start.host))} | ${ms(percentile(start.host, 90))} |`,
+      '',
+      `Ratio of the medians: ${(median(start.oci) / median(start.host)).toFixed(2)}.`,
+      '',
+    );
+  }
+  if (problems.length) L.push('Problems seen:', '', ...problems.map((p) => `- ${p}`));
+  return L.join('\n');
+}
+
+const server = await startServe({ env: { PORTHOLE_LOG: 'warn' } });
+log(`serving at ${server.endpoint}`);
+const browser = await launchBrowser();
+const result = { problems: [], chromium: browser.version() };
+const part = async (label, f) => {
+  try {
+    return await f();
+  } catch (e) {
+    result.problems.push(`${label}: ${e.message.split('\n').slice(0, 4).join(' | ')}`);
+    log(`${label} failed: ${e.message}\n${server.tail()}`);
+    return undefined;
+  }
+};
+try {
+  const { layout } = probeImage();
+  result.imported = await part('import', () => imports(server, layout));
+  result.start = await part('session start', () => sessionStart(server, browser));
+} finally {
+  await browser.close();
+  await stopServe(server).catch((e) => result.problems.push(`teardown: ${e.message.split('\n')[0]}`));
+}
+const text = render(result);
+console.log(text);
+if (opt.out !== '-') writeSection(opt.out, 'bench-images', 'Images from OCI', text);

@@ -1,0 +1,394 @@
+//! The root filesystem an image's applications run on, when the image is not the host's.
+//!
+//! The instance itself (X server, agent) always runs on the host's root: they need the
+//! host's Xorg and the agent binary. Its applications run one level further in: the agent
+//! starts each through `porthole enter-root`, which takes a user and mount namespace of its
+//! own, stacks the image's layers with overlayfs under a writable layer (in memory, or an
+//! image builder's directory on disk), binds the instance's /dev, /proc, /sys, /tmp (the X
+//! socket) and /home into it, pivots into it and runs the app. No file is copied.
+//!
+//! Over the host (`on_host`), each of the host's system trees (/usr, /etc, /var, /opt) is
+//! its own overlay: overlayfs refuses the sandbox's `/` as a lower layer, and these are
+//! where packages install to. Over nothing, the layers are the whole root.
+
+use std::convert::Infallible;
+use std::ffi::OsString;
+use std::fs;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
+
+/// Inside the sandbox: where layer `i` is bound read-only (`layer-0` lowest).
+pub(crate) const LAYERS_MOUNT: &str = "/run/porthole-image";
+/// Inside the sandbox: an image builder's writable layer, bound read-write.
+pub const BUILDER_LAYER_MOUNT: &str = "/run/porthole-image/builder";
+/// Inside the sandbox: where the app's root is assembled before pivoting into it.
+pub(crate) const NEW_ROOT: &str = "/run/porthole-image/root";
+/// Inside the sandbox: the in-memory writable layer of a non-builder instance.
+pub(crate) const SCRATCH: &str = "/run/porthole-image/scratch";
+/// The environment variable carrying the [`AppRoot`] from the sandbox to `enter-root`.
+pub const APP_ROOT_ENV: &str = "PORTHOLE_APP_ROOT";
+/// The host's trees an image builder on the host can change.
+pub const HOST_TREES: &[&str] = &["usr", "etc", "var", "opt"];
+/// The instance's own mounts every app root shares (the X socket is in /tmp).
+const SHARED_MOUNTS: &[&str] = &["dev", "proc", "sys", "tmp", "home"];
+/// Where the writable layer keeps the root's changes and overlayfs's work dirs: a
+/// builder's `root` is what "create image" turns into a layer.
+pub const CHANGES_DIR: &str = "root";
+const WORK_DIR: &str = "work";
+
+/// How the app root is assembled, as the sandbox passes it in [`APP_ROOT_ENV`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppRoot {
+    /// Over the host's system trees, or over nothing.
+    pub on_host: bool,
+    /// How many layers are bound at [`LAYERS_MOUNT`].
+    pub layers: usize,
+    /// An image builder's: changes persist at [`BUILDER_LAYER_MOUNT`] and apps run as
+    /// root of their user namespace (apt-get, dpkg), which is still the instance's uid
+    /// outside.
+    pub builder: bool,
+    /// Paths covered with an empty tmpfs in the app root too (the server's data dir,
+    /// should it lie in a host tree: overlayfs shows a tree without the sandbox's
+    /// covering mounts).
+    pub hide: Vec<PathBuf>,
+}
+
+impl AppRoot {
+    /// One `key=value` per line.
+    pub fn encode(&self) -> String {
+        let mut text = format!(
+            "on_host={}\nlayers={}\nbuilder={}\n",
+            u8::from(self.on_host),
+            self.layers,
+            u8::from(self.builder)
+        );
+        for path in &self.hide {
+            text.push_str(&format!("hide={}\n", path.display()));
+        }
+        text
+    }
+
+    pub fn decode(text: &str) -> Result<Self> {
+        let mut root = Self {
+            on_host: false,
+            layers: 0,
+            builder: false,
+            hide: Vec::new(),
+        };
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            let (key, value) = line
+                .split_once('=')
+                .with_context(|| format!("app root line {line:?} has no '='"))?;
+            let flag = || match value {
+                "0" => Ok(false),
+                "1" => Ok(true),
+                _ => bail!("app root {key}={value:?} is not 0 or 1"),
+            };
+            match key {
+                "on_host" => root.on_host = flag()?,
+                "builder" => root.builder = flag()?,
+                "layers" => root.layers = value.parse().context("app root layers")?,
+                "hide" => root.hide.push(PathBuf::from(value)),
+                _ => bail!("unknown app root key {key:?}"),
+            }
+        }
+        Ok(root)
+    }
+
+    pub fn layer_mount(i: usize) -> PathBuf {
+        Path::new(LAYERS_MOUNT).join(format!("layer-{i}"))
+    }
+
+    /// The overlay mounts making the app root: (mount point, lower dirs top first,
+    /// writable dir, work dir). `exists` says whether a path exists inside the sandbox.
+    fn overlays(&self, changes: &Path, exists: impl Fn(&Path) -> bool) -> Vec<Overlay> {
+        let layers_top_first: Vec<PathBuf> =
+            (0..self.layers).rev().map(Self::layer_mount).collect();
+        if !self.on_host {
+            return vec![Overlay {
+                target: PathBuf::from(NEW_ROOT),
+                lower: layers_top_first,
+                upper: changes.join(CHANGES_DIR),
+                work: changes.join(WORK_DIR),
+            }];
+        }
+        HOST_TREES
+            .iter()
+            .filter(|tree| exists(&Path::new("/").join(tree)))
+            .map(|tree| {
+                let mut lower: Vec<PathBuf> = layers_top_first
+                    .iter()
+                    .map(|layer| layer.join(tree))
+                    .filter(|dir| exists(dir))
+                    .collect();
+                lower.push(Path::new("/").join(tree));
+                Overlay {
+                    target: Path::new(NEW_ROOT).join(tree),
+                    lower,
+                    upper: changes.join(CHANGES_DIR).join(tree),
+                    work: changes.join(WORK_DIR).join(tree),
+                }
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Overlay {
+    target: PathBuf,
+    lower: Vec<PathBuf>,
+    upper: PathBuf,
+    work: PathBuf,
+}
+
+impl Overlay {
+    /// userxattr: the only kind of overlay a user namespace may mount.
+    fn options(&self) -> String {
+        let lower: Vec<String> = self.lower.iter().map(|p| p.display().to_string()).collect();
+        format!(
+            "userxattr,lowerdir={},upperdir={},workdir={}",
+            lower.join(":"),
+            self.upper.display(),
+            self.work.display()
+        )
+    }
+}
+
+/// The command that runs `command` on the app root: this executable's `enter-root`.
+pub fn wrap_command(exe: &Path, command: &[String]) -> Vec<String> {
+    let mut wrapped = vec![
+        exe.display().to_string(),
+        "enter-root".to_owned(),
+        "--".to_owned(),
+    ];
+    wrapped.extend(command.iter().cloned());
+    wrapped
+}
+
+/// `porthole enter-root`: assembles the app root described by [`APP_ROOT_ENV`], moves
+/// into it and runs `command` there (never returns on success). Must be called while the
+/// process has a single thread (a user namespace can only be entered then).
+pub fn enter(command: &[String], working_directory: &Path) -> Result<Infallible> {
+    let spec = std::env::var(APP_ROOT_ENV).with_context(|| format!("{APP_ROOT_ENV} is not set"))?;
+    let root = AppRoot::decode(&spec)?;
+    let (program, args) = command.split_first().context("no command to run")?;
+    let (uid, gid) = (rustix::process::getuid(), rustix::process::getgid());
+    // SAFETY: the process is single-threaded here (enter-root runs before anything starts
+    // a thread), and FILES is not unshared.
+    unsafe {
+        rustix::thread::unshare_unsafe(
+            rustix::thread::UnshareFlags::NEWUSER | rustix::thread::UnshareFlags::NEWNS,
+        )
+    }
+    .context("entering a user and mount namespace for the app")?;
+    let inside = |id: u32| if root.builder { 0 } else { id };
+    fs::write("/proc/self/setgroups", "deny").context("denying setgroups")?;
+    fs::write(
+        "/proc/self/uid_map",
+        format!("{} {} 1", inside(uid.as_raw()), uid.as_raw()),
+    )
+    .context("writing the uid map")?;
+    fs::write(
+        "/proc/self/gid_map",
+        format!("{} {} 1", inside(gid.as_raw()), gid.as_raw()),
+    )
+    .context("writing the gid map")?;
+    rustix::mount::mount_change(
+        "/",
+        MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
+    )
+    .context("making the app's mounts private")?;
+    assemble(&root).context("assembling the image's root")?;
+    pivot_into(Path::new(NEW_ROOT))?;
+    let cwd = if working_directory.is_dir() {
+        working_directory
+    } else {
+        Path::new("/")
+    };
+    let err = std::process::Command::new(program)
+        .args(args)
+        .env_remove(APP_ROOT_ENV)
+        .current_dir(cwd)
+        .exec();
+    Err(err).with_context(|| format!("starting {program} in the image"))
+}
+
+fn assemble(root: &AppRoot) -> Result<()> {
+    let changes = if root.builder {
+        PathBuf::from(BUILDER_LAYER_MOUNT)
+    } else {
+        tmpfs(Path::new(SCRATCH))?;
+        PathBuf::from(SCRATCH)
+    };
+    if root.on_host {
+        tmpfs(Path::new(NEW_ROOT))?;
+        mirror_top_level(Path::new(NEW_ROOT))?;
+    }
+    for overlay in root.overlays(&changes, Path::exists) {
+        for dir in [&overlay.upper, &overlay.work, &overlay.target] {
+            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        rustix::mount::mount(
+            "overlay",
+            &overlay.target,
+            "overlay",
+            MountFlags::empty(),
+            Some(std::ffi::CString::new(overlay.options())?.as_c_str()),
+        )
+        .with_context(|| format!("mounting the overlay {}", overlay.options()))?;
+    }
+    let new_root = Path::new(NEW_ROOT);
+    for hidden in &root.hide {
+        let inside = new_root.join(hidden.strip_prefix("/").unwrap_or(hidden));
+        if inside.is_dir() {
+            tmpfs(&inside)?;
+        }
+    }
+    for shared in SHARED_MOUNTS {
+        let target = new_root.join(shared);
+        fs::create_dir_all(&target).with_context(|| format!("creating {}", target.display()))?;
+        rustix::mount::mount_bind_recursive(Path::new("/").join(shared), &target)
+            .with_context(|| format!("binding /{shared} into the image"))?;
+    }
+    Ok(())
+}
+
+/// The host's top-level symlinks (merged /usr: bin -> usr/bin) and mount points.
+fn mirror_top_level(new_root: &Path) -> Result<()> {
+    for entry in fs::read_dir("/").context("reading /")? {
+        let entry = entry?;
+        let target = new_root.join(entry.file_name());
+        let kind = entry.file_type()?;
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(entry.path())?, &target)?;
+        } else if kind.is_dir() {
+            fs::create_dir(&target)?;
+        }
+    }
+    Ok(())
+}
+
+fn tmpfs(target: &Path) -> Result<()> {
+    fs::create_dir_all(target).with_context(|| format!("creating {}", target.display()))?;
+    rustix::mount::mount(
+        "tmpfs",
+        target,
+        "tmpfs",
+        MountFlags::NOSUID | MountFlags::NODEV,
+        Some(c"mode=0755"),
+    )
+    .with_context(|| format!("mounting a tmpfs on {}", target.display()))
+}
+
+/// pivot_root(".", ".") then detaching the old root: nothing of the instance's own root
+/// stays reachable from the app.
+fn pivot_into(new_root: &Path) -> Result<()> {
+    std::env::set_current_dir(new_root)?;
+    rustix::process::pivot_root(".", ".").context("pivoting into the image's root")?;
+    rustix::mount::unmount(".", UnmountFlags::DETACH).context("detaching the instance's root")?;
+    std::env::set_current_dir("/")?;
+    Ok(())
+}
+
+/// bwrap arguments making the empty directories the server attaches the layers (and a
+/// builder's writable layer) to once the sandbox runs ([`crate::attach_image`]): bwrap
+/// itself binds as the instance's uid, which cannot reach the image store.
+pub(crate) fn mount_point_args(layers: usize, builder: bool) -> Vec<OsString> {
+    let mut args: Vec<OsString> = Vec::new();
+    for i in 0..layers {
+        args.extend(["--dir".into(), AppRoot::layer_mount(i).into()]);
+    }
+    if builder {
+        args.extend(["--dir".into(), BUILDER_LAYER_MOUNT.into()]);
+    }
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root(on_host: bool) -> AppRoot {
+        AppRoot {
+            on_host,
+            layers: 2,
+            builder: false,
+            hide: vec!["/var/lib/porthole".into()],
+        }
+    }
+
+    #[test]
+    fn the_app_root_survives_its_environment_variable() {
+        let mut spec = root(true);
+        spec.builder = true;
+        assert_eq!(AppRoot::decode(&spec.encode()).unwrap(), spec);
+        assert!(AppRoot::decode("layers=x").is_err());
+        assert!(AppRoot::decode("builder=2").is_err());
+        assert!(AppRoot::decode("other=1").is_err());
+    }
+
+    #[test]
+    fn over_nothing_the_layers_are_the_whole_root_top_first() {
+        let overlays = root(false).overlays(Path::new("/c"), |_| true);
+        assert_eq!(overlays.len(), 1);
+        assert_eq!(
+            overlays[0].options(),
+            "userxattr,lowerdir=/run/porthole-image/layer-1:/run/porthole-image/layer-0,\
+             upperdir=/c/root,workdir=/c/work"
+        );
+        assert_eq!(overlays[0].target, Path::new(NEW_ROOT));
+    }
+
+    #[test]
+    fn over_the_host_each_system_tree_stacks_the_layers_that_have_it() {
+        let has =
+            |p: &Path| p != Path::new("/opt") && p != Path::new("/run/porthole-image/layer-1/etc");
+        let overlays = root(true).overlays(Path::new("/c"), has);
+        let targets: Vec<_> = overlays
+            .iter()
+            .map(|o| o.target.display().to_string())
+            .collect();
+        assert_eq!(
+            targets,
+            [
+                "/run/porthole-image/root/usr",
+                "/run/porthole-image/root/etc",
+                "/run/porthole-image/root/var"
+            ]
+        );
+        assert_eq!(
+            overlays[1].options(),
+            "userxattr,lowerdir=/run/porthole-image/layer-0/etc:/etc,upperdir=/c/root/etc,workdir=/c/work/etc"
+        );
+        assert!(overlays[0].options().starts_with(
+            "userxattr,lowerdir=/run/porthole-image/layer-1/usr:/run/porthole-image/layer-0/usr:/usr,"
+        ));
+    }
+
+    #[test]
+    fn each_layer_gets_a_mount_point() {
+        let args: Vec<String> = mount_point_args(2, true)
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args.join(" "),
+            "--dir /run/porthole-image/layer-0 --dir /run/porthole-image/layer-1 \
+             --dir /run/porthole-image/builder"
+        );
+    }
+
+    #[test]
+    fn apps_start_through_enter_root() {
+        assert_eq!(
+            wrap_command(
+                Path::new("/run/porthole-agent"),
+                &["xterm".into(), "-e".into()]
+            ),
+            ["/run/porthole-agent", "enter-root", "--", "xterm", "-e"]
+        );
+    }
+}

@@ -1,0 +1,195 @@
+//! The image store: the files behind images that are not the host's, under
+//! `DATA_DIR/images`. `layers/` holds each OCI layer unpacked once (by digest),
+//! `roots/<id>` an imported image's root stacked from its layers by hard links
+//! (porthole-oci), `snapshots/<id>` what an image builder changed. Images name these
+//! by layer id (`roots/<id>`, see `porthole_control::image::is_layer_id`); all are
+//! immutable once made and shared by every image that lists them.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, ensure, Context, Result};
+use porthole_control::desktop_entry::is_valid_name;
+use porthole_control::{Application, ImageRoot};
+use serde::Deserialize;
+
+/// The image label (or file in the image) listing its catalog as JSON.
+pub const CATALOG_LABEL: &str = "io.porthole.applications";
+pub const CATALOG_FILE: &str = "/etc/porthole/applications.json";
+
+pub struct ImageStore {
+    dir: PathBuf,
+}
+
+/// What an import made: the image's root and its catalog.
+pub struct Imported {
+    pub root: ImageRoot,
+    pub applications: Vec<Application>,
+}
+
+/// One entry of [`CATALOG_LABEL`] or [`CATALOG_FILE`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogEntry {
+    name: String,
+    display_name: Option<String>,
+    launch_path: String,
+    launch_parameters: Option<String>,
+    working_directory: Option<String>,
+    /// An icon file in the image, or an icon name (hicolor, pixmaps).
+    icon: Option<String>,
+}
+
+impl ImageStore {
+    pub fn new(data_dir: &Path) -> Result<Self> {
+        let dir = data_dir.join("images");
+        // The server's alone: instances get their layers as open fds (porthole-sandbox).
+        for (sub, mode) in [
+            ("", 0o700),
+            ("roots", 0o700),
+            ("snapshots", 0o700),
+            ("layers", 0o700),
+            ("tmp", 0o700),
+        ] {
+            let path = dir.join(sub);
+            fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode))?;
+        }
+        // Uploads a crash interrupted.
+        for entry in fs::read_dir(dir.join("tmp"))?.flatten() {
+            let _ = fs::remove_dir_all(entry.path()).or_else(|_| fs::remove_file(entry.path()));
+        }
+        Ok(Self { dir })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A fresh path for an upload or an unpacked archive (removed at the next start
+    /// should the server die meanwhile).
+    pub fn scratch_path(&self, what: &str) -> PathBuf {
+        let id = hex::encode(crate::credentials::random_bytes(8));
+        self.dir.join("tmp").join(format!("{what}-{id}"))
+    }
+
+    /// Imports an OCI image layout (a directory, or a tar of one) as a new root, and
+    /// reads its catalog. Blocking: call from a blocking thread.
+    pub fn import(&self, source: &Path) -> Result<Imported> {
+        let id = hex::encode(crate::credentials::random_bytes(8));
+        let root_id = format!("roots/{id}");
+        let root = self.dir.join(&root_id);
+        let scratch = self.scratch_path("import");
+        fs::create_dir(&scratch)?;
+        let imported = porthole_oci::import(source, &self.dir.join("layers"), &root, &scratch);
+        let _ = fs::remove_dir_all(&scratch);
+        let imported = imported?;
+        let applications = catalog(&root, &imported.config).inspect_err(|_| {
+            let _ = fs::remove_dir_all(&root);
+        })?;
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755))?;
+        Ok(Imported {
+            root: ImageRoot::Layers {
+                on_host: false,
+                layers: vec![root_id],
+            },
+            applications,
+        })
+    }
+
+    /// Removes the roots and snapshots no image or builder lists any more (`in_use`).
+    pub fn remove_unused(&self, in_use: &std::collections::BTreeSet<String>) {
+        for kind in ["roots", "snapshots"] {
+            for entry in fs::read_dir(self.dir.join(kind))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let id = format!("{kind}/{}", entry.file_name().to_string_lossy());
+                if !in_use.contains(&id) {
+                    match fs::remove_dir_all(entry.path()) {
+                        Ok(()) => {
+                            tracing::info!(layer = %id, "removed an image layer no image uses")
+                        }
+                        Err(err) => {
+                            tracing::warn!(layer = %id, "cannot remove an unused image layer: {err}")
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The image's catalog: the label's, else the file's, else its .desktop entries (as the
+/// default image's); every launch path must be an executable file in the image.
+fn catalog(root: &Path, config: &porthole_oci::RunConfig) -> Result<Vec<Application>> {
+    let labelled = config
+        .labels
+        .as_ref()
+        .and_then(|labels| labels.get(CATALOG_LABEL))
+        .map(|json| (format!("the label {CATALOG_LABEL}"), json.clone()));
+    let filed = || {
+        let (path, _) = crate::defaults::in_root(root, CATALOG_FILE)?;
+        let json = fs::read_to_string(path).ok()?;
+        Some((CATALOG_FILE.to_owned(), json))
+    };
+    let apps = match labelled.or_else(filed) {
+        Some((from, json)) => {
+            let entries: Vec<CatalogEntry> = serde_json::from_str(&json)
+                .with_context(|| format!("reading the catalog in {from}"))?;
+            entries
+                .into_iter()
+                .map(|entry| application(root, entry))
+                .collect::<Result<Vec<_>>>()
+                .with_context(|| format!("in the catalog of {from}"))?
+        }
+        None => crate::defaults::host_applications(root),
+    };
+    if apps.is_empty() {
+        bail!(
+            "the image has no applications: list them in the label {CATALOG_LABEL} or in \
+             {CATALOG_FILE} (JSON: [{{\"name\", \"launch_path\", ...}}]), or install .desktop \
+             entries under /usr/share/applications"
+        );
+    }
+    let mut names = BTreeMap::new();
+    for app in &apps {
+        if names.insert(app.name.as_str(), ()).is_some() {
+            bail!("the catalog names {} twice", app.name);
+        }
+    }
+    Ok(apps)
+}
+
+fn application(root: &Path, entry: CatalogEntry) -> Result<Application> {
+    ensure!(
+        is_valid_name(&entry.name),
+        "application name {:?}: use letters, digits, '_', '.', '-' (up to 100)",
+        entry.name
+    );
+    ensure!(
+        entry.launch_path.starts_with('/')
+            && crate::defaults::in_root(root, &entry.launch_path).is_some_and(|(_, exe)| exe),
+        "application {}: the launch path {} is not an executable file in the image",
+        entry.name,
+        entry.launch_path
+    );
+    let icon_path = entry
+        .icon
+        .as_deref()
+        .and_then(|icon| crate::defaults::resolve_icon(root, icon))
+        .map(|p| p.to_string_lossy().into_owned());
+    Ok(Application {
+        display_name: entry.display_name.unwrap_or_else(|| entry.name.clone()),
+        name: entry.name,
+        launch_path: entry.launch_path,
+        launch_parameters: entry.launch_parameters,
+        working_directory: entry.working_directory,
+        icon_url: None,
+        enabled: true,
+        icon_path,
+    })
+}

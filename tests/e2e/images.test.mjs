@@ -1,0 +1,109 @@
+// Images from OCI: an image layout built in the test is imported with `porthole image
+// import`, a fleet runs on it, and its app streams in headless Chromium while running on
+// the image's root (not the host's); bad images are refused with clear errors.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { waitFor, openClient, portholeBin, fileText, clientDiag } from './harness.mjs';
+import { serveTest, appIn, createFleetAndStack, streamingUrl, RUNTIME_ROOT } from './serve-harness.mjs';
+import { probeImage, writeLayout, tarWithEntry, readBlob } from './oci-image.mjs';
+
+const TIMEOUT = 180000;
+
+/** `porthole image import` against the server: { status, json, stderr }. */
+function importImage(server, name, source) {
+  const done = spawnSync(portholeBin(), [
+    'image', 'import', '--name', name, '--endpoint', server.endpoint,
+    '--credentials', join(server.dataDir, 'credentials'), source,
+  ], { encoding: 'utf8', env: { ...process.env, AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined } });
+  return { status: done.status, json: done.status === 0 ? JSON.parse(done.stdout) : null, stderr: done.stderr };
+}
+
+const roots = (server) => readdirSync(join(server.dataDir, 'images', 'roots'));
+
+describe('images from OCI', { concurrency: 2 }, () => {
+  test('an imported OCI layout becomes an image whose app streams from the image root', { timeout: TIMEOUT }, async (t) => {
+    const { server, browser } = await serveTest(t);
+    const { layout } = probeImage();
+    const imported = importImage(server, 'probe-image', layout);
+    assert.equal(imported.status, 0, imported.stderr);
+    assert.equal(imported.json.Image.Name, 'probe-image');
+    assert.equal(imported.json.Image.State, 'AVAILABLE');
+    assert.deepEqual(imported.json.Image.Applications.map((a) => [a.Name, a.DisplayName, a.LaunchPath]),
+      [['probe', 'Probe', '/usr/bin/probe']]);
+    const { Images } = await server.admin.call('DescribeImages', { Names: ['probe-image'] });
+    assert.equal(Images[0].Arn, imported.json.Image.Arn);
+    // The same name again is refused, and leaves no second root behind.
+    const again = importImage(server, 'probe-image', layout);
+    assert.notEqual(again.status, 0);
+    assert.match(again.stderr, /ResourceAlreadyExistsException/);
+    assert.equal(roots(server).length, 1);
+
+    await createFleetAndStack(server, 'oci', { ImageName: 'probe-image', ComputeCapacity: { DesiredInstances: 1 } });
+    const url = await streamingUrl(server, { stack: 'oci', fleet: 'oci', userId: 'olga', applicationId: 'probe' });
+    const page = await openClient(browser, url).catch((e) => { throw new Error(`${e.message}\n${server.tail()}`); });
+    const { instance } = await appIn(server, 'xterm');
+    try {
+      await page.waitForFunction(() => window.porthole.windows.some((w) => w.title === 'probe'), null, { timeout: 30000 });
+    } catch (e) {
+      throw new Error(`the probe window to stream: ${e.message}\n${await clientDiag(page)}`);
+    }
+    // What the app saw: the image's /etc and the image's top level, as its own uid.
+    const probe = join(RUNTIME_ROOT, instance.id, 'TemporaryFiles', 'probe.txt');
+    await waitFor(() => fileText(probe)?.includes('uid:'), { what: 'the probe to report', diag: server.tail });
+    const seen = fileText(probe);
+    assert.match(seen, /^ID=porthole-probe$/m, seen);
+    assert.doesNotMatch(seen, /debian/i, 'the host /etc stays out of the image');
+    const top = /^root: (.*)$/m.exec(seen)[1].trim().split(' ');
+    assert.ok(top.includes('usr') && top.includes('home') && top.includes('tmp'), seen);
+    assert.ok(!top.includes('srv') && !top.includes('boot'), `the host's top level stays out: ${top}`);
+    assert.match(seen, new RegExp(`^uid: ${instance.uid}\\b`, 'm'), 'the app runs as the instance uid');
+
+    // In use by a fleet: DeleteImage refuses; once the fleet is gone, it deletes the root too.
+    await assert.rejects(server.admin.call('DeleteImage', { Name: 'probe-image' }), /ResourceInUseException/);
+    await page.close();
+    await server.admin.call('StopFleet', { Name: 'oci' });
+    await waitFor(async () => {
+      const { Fleets } = await server.admin.call('DescribeFleets', { Names: ['oci'] });
+      return Fleets[0].State === 'STOPPED';
+    }, { timeout: 60000, interval: 200, what: 'the fleet to stop' });
+    await server.admin.call('DisassociateFleet', { FleetName: 'oci', StackName: 'oci' });
+    await server.admin.call('DeleteFleet', { Name: 'oci' });
+    await server.admin.call('DeleteImage', { Name: 'probe-image' });
+    assert.deepEqual(roots(server), [], 'the root of the deleted image is removed');
+  });
+
+  test('bad images are refused with clear errors and leave nothing behind', { timeout: TIMEOUT }, async (t) => {
+    const { server } = await serveTest(t);
+    const refused = (name, source, pattern) => {
+      const result = importImage(server, name, source);
+      assert.notEqual(result.status, 0, `${name} was accepted`);
+      assert.match(result.stderr, pattern, name);
+    };
+    // A layer whose bytes no longer match its digest (checked when it is first unpacked).
+    const corrupt = probeImage();
+    const blob = corrupt.blobs.layers[1];
+    const bytes = readBlob(blob);
+    bytes[600] ^= 0xff;
+    writeFileSync(blob.path, bytes);
+    refused('corrupt-layer', corrupt.layout, /digest/);
+    // A catalog naming a program the image lacks (its layers, unpacked once, are kept
+    // for the next import that shares them).
+    const missing = probeImage([{ name: 'ghost', launch_path: '/usr/bin/not-there' }]);
+    refused('missing-launch-path', missing.layout, /launch path \/usr\/bin\/not-there is not an executable file in the image/);
+    // A layer that writes outside the root.
+    const evil = join(missing.work, 'evil');
+    writeLayout(evil, { layerBlobs: [tarWithEntry('../../escaped')], labels: {} });
+    refused('traversal', evil, /path traversal/);
+    // Not an image at all.
+    const junk = join(missing.work, 'junk.tar');
+    writeFileSync(junk, 'not a tar');
+    refused('junk', junk, /InvalidParameterValueException/);
+    assert.deepEqual(roots(server), []);
+    const { Images } = await server.admin.call('DescribeImages', {});
+    assert.deepEqual(Images.map((i) => i.Name), ['porthole-default']);
+    assert.ok(!existsSync(join(server.dataDir, '..', 'escaped')));
+  });
+});
