@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { portholeBin, launchBrowser, waitFor } from '../tests/e2e/harness.mjs';
 import { startServe, stopServe, streamingUrl, fleetOf, createFleetAndStack, DEFAULT_NAME } from '../tests/e2e/serve-harness.mjs';
 import { probeImage } from '../tests/e2e/oci-image.mjs';
-import { machine, writeSection } from './report.mjs';
+import { machine, partRunner, writeSection } from './report.mjs';
 import { median, percentile } from './latency.mjs';
 
 const { values: opt } = parseArgs({
@@ -125,15 +125,7 @@ const server = await startServe({ env: { PORTHOLE_LOG: 'warn' } });
 log(`serving at ${server.endpoint}`);
 const browser = await launchBrowser();
 const result = { problems: [], chromium: browser.version() };
-const part = async (label, f) => {
-  try {
-    return await f();
-  } catch (e) {
-    result.problems.push(`${label}: ${e.message.split('\n').slice(0, 4).join(' | ')}`);
-    log(`${label} failed: ${e.message}\n${server.tail()}`);
-    return undefined;
-  }
-};
+const part = partRunner(result, server, log);
 try {
   const { layout } = probeImage();
   result.imported = await part('import', () => imports(server, layout));

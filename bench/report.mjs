@@ -17,6 +17,23 @@ export function machine() {
 }
 
 /**
+ * A benchmark part's runner: `await part(label, f)` answers f's result, or records its
+ * failure in `result.problems` (and logs it with the server's log) and answers undefined,
+ * so that one failing part still leaves a report of the others.
+ */
+export function partRunner(result, server, log) {
+  return async (label, f) => {
+    try {
+      return await f();
+    } catch (e) {
+      result.problems.push(`${label}: ${e.message.split('\n').slice(0, 4).join(' | ')}`);
+      log(`${label} failed: ${e.message}\n${server.tail()}`);
+      return undefined;
+    }
+  };
+}
+
+/**
  * Replaces (or appends) the section between `<!-- MARKER:start -->` and
  * `<!-- MARKER:end -->` of the Markdown file at `path` (relative to the repository).
  */

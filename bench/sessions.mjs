@@ -14,7 +14,7 @@ import {
   portholeBin, launchBrowser, procStat, cmdline, waitFor, waitStreaming, clientDiag,
 } from '../tests/e2e/harness.mjs';
 import { startServe, stopServe } from '../tests/e2e/serve-harness.mjs';
-import { machine, writeSection } from './report.mjs';
+import { machine, partRunner, writeSection } from './report.mjs';
 import { median, percentile, recordFrameArrival, measureLatency } from './latency.mjs';
 
 const { values: opt } = parseArgs({
@@ -420,15 +420,7 @@ const result = { problems: [], chromium: browser.version(), steps: [] };
 try {
   // The default fleet's instance would only add noise.
   await api(server, 'StopFleet', { Name: 'porthole-default' });
-  const part = async (label, f) => {
-    try {
-      return await f();
-    } catch (e) {
-      result.problems.push(`${label}: ${e.message.split('\n').slice(0, 4).join(' | ')}`);
-      log(`${label} failed: ${e.message}\n${server.tail()}`);
-      return undefined;
-    }
-  };
+  const part = partRunner(result, server, log);
   result.alwaysOn = await part('ALWAYS_ON start', () => startTrials(server, browser, {
     name: 'bench-always-on', userPrefix: 'warm',
     fleet: { FleetType: 'ALWAYS_ON', ComputeCapacity: { DesiredInstances: 1 }, DisconnectTimeoutInSeconds: 60 },

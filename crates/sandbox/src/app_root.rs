@@ -31,12 +31,12 @@ pub(crate) const SCRATCH: &str = "/run/porthole-image/scratch";
 /// The environment variable carrying the [`AppRoot`] from the sandbox to `enter-root`.
 pub const APP_ROOT_ENV: &str = "PORTHOLE_APP_ROOT";
 /// The host's trees an image builder on the host can change.
-pub const HOST_TREES: &[&str] = &["usr", "etc", "var", "opt"];
+const HOST_TREES: &[&str] = &["usr", "etc", "var", "opt"];
 /// The instance's own mounts every app root shares (the X socket is in /tmp).
 const SHARED_MOUNTS: &[&str] = &["dev", "proc", "sys", "tmp", "home"];
 /// Where the writable layer keeps the root's changes and overlayfs's work dirs: a
 /// builder's `root` is what "create image" turns into a layer.
-pub const CHANGES_DIR: &str = "root";
+const CHANGES_DIR: &str = "root";
 const WORK_DIR: &str = "work";
 
 /// How the app root is assembled, as the sandbox passes it in [`APP_ROOT_ENV`].

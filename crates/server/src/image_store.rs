@@ -5,7 +5,7 @@
 //! by layer id (`roots/<id>`, see `porthole_control::image::is_layer_id`); all are
 //! immutable once made and shared by every image that lists them.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -100,7 +100,7 @@ impl ImageStore {
     }
 
     /// Removes the roots and snapshots no image or builder lists any more (`in_use`).
-    pub fn remove_unused(&self, in_use: &std::collections::BTreeSet<String>) {
+    pub fn remove_unused(&self, in_use: &BTreeSet<String>) {
         for kind in ["roots", "snapshots"] {
             for entry in fs::read_dir(self.dir.join(kind))
                 .into_iter()
@@ -155,9 +155,9 @@ fn catalog(root: &Path, config: &porthole_oci::RunConfig) -> Result<Vec<Applicat
              entries under /usr/share/applications"
         );
     }
-    let mut names = BTreeMap::new();
+    let mut names = BTreeSet::new();
     for app in &apps {
-        if names.insert(app.name.as_str(), ()).is_some() {
+        if !names.insert(app.name.as_str()) {
             bail!("the catalog names {} twice", app.name);
         }
     }
