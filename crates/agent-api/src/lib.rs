@@ -6,11 +6,14 @@
 //! - `POST /launch` with a [`LaunchRequest`] starts an app: 200 with a
 //!   [`Launched`], or 400 with an [`AgentError`];
 //! - `GET /ws` is the browser stream (docs/protocol.md), proxied by the gateway;
-//! - an agent that cannot start writes a [`StartFailure`] next to its socket.
+//! - an agent that cannot start writes a [`StartFailure`] next to its socket;
+//! - in an image builder, [`image_assistant`]'s socket goes the other way: the builder's
+//!   image assistant asks the server to make an image.
 //!
 //! [`client::AgentClient`] is the server's side of it.
 
 pub mod client;
+pub mod image_assistant;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -93,7 +93,7 @@ impl ImageDoc {
             description: image.description.clone(),
             state: image.state.as_str(),
             visibility: image.visibility.as_str(),
-            image_builder_supported: false,
+            image_builder_supported: true,
             platform: image.platform.clone(),
             created_time: image.created_time.as_secs_f64(),
             applications: image.applications.iter().map(ApplicationDoc::new).collect(),

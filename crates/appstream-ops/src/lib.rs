@@ -30,6 +30,7 @@ macro_rules! op {
 mod applications;
 mod entitlements;
 mod fleets;
+mod image_builders;
 mod images;
 mod input;
 mod page;
@@ -87,6 +88,7 @@ pub const APPSTREAM: Service = Service {
         fleets::OPERATIONS,
         stacks::OPERATIONS,
         images::OPERATIONS,
+        image_builders::OPERATIONS,
         sessions::OPERATIONS,
         tags::OPERATIONS,
         users::OPERATIONS,

@@ -159,7 +159,7 @@ fn misuse_maps_to_aws_exceptions() {
             "ResourceNotFoundException",
         ),
         (
-            "CreateImageBuilder",
+            "CreateAppBlockBuilder",
             json!({}),
             "OperationNotPermittedException",
         ),

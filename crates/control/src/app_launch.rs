@@ -40,23 +40,36 @@ impl ControlPlane {
             (SessionState::Active, Some(instance)) => instance.clone(),
             _ => return Err(LaunchRefused::NotActive),
         };
-        let fleet = self
-            .fleet(&session.fleet)
-            .map_err(|_| LaunchRefused::NotInCatalog)?;
-        let image = self
-            .image(&fleet.image_name)
-            .map_err(|_| LaunchRefused::NotInCatalog)?;
-        let application = self
-            .fleet_catalog_entry(&fleet.name, app)
+        let (image, catalog) = self
+            .streaming_catalog(&session.fleet, session.image_builder.as_deref())
             .ok_or(LaunchRefused::NotInCatalog)?;
-        if !self.is_entitled(
-            &session.stack,
-            session.authentication_type,
-            &session.attributes,
-            app,
-        ) {
-            return Err(LaunchRefused::NotEntitled);
-        }
+        let application = catalog
+            .into_iter()
+            .find(|a| a.name == app)
+            .ok_or(LaunchRefused::NotInCatalog)?;
+        // An image builder's desktop is the administrator's: no stack, no entitlements.
+        let (resource_type, resource_name, instance_type) = match &session.image_builder {
+            Some(builder) => {
+                let builder = self
+                    .image_builder(builder)
+                    .map_err(|_| LaunchRefused::NotActive)?;
+                ("image-builder", &builder.name, &builder.instance_type)
+            }
+            None => {
+                if !self.is_entitled(
+                    &session.stack,
+                    session.authentication_type,
+                    &session.attributes,
+                    app,
+                ) {
+                    return Err(LaunchRefused::NotEntitled);
+                }
+                let fleet = self
+                    .fleet(&session.fleet)
+                    .map_err(|_| LaunchRefused::NotInCatalog)?;
+                ("fleet", &fleet.name, &fleet.instance_type)
+            }
+        };
         let mut command = vec![application.launch_path.clone()];
         if let Some(params) = &application.launch_parameters {
             command.extend(params.split_whitespace().map(str::to_owned));
@@ -69,9 +82,9 @@ impl ControlPlane {
                 access_mode(session.authentication_type).to_owned(),
             ),
             ("AppStream_Session_ID", session.id.clone()),
-            ("AppStream_Resource_Type", "fleet".to_owned()),
-            ("AppStream_Resource_Name", session.fleet.clone()),
-            ("AppStream_Instance_Type", fleet.instance_type.clone()),
+            ("AppStream_Resource_Type", resource_type.to_owned()),
+            ("AppStream_Resource_Name", resource_name.clone()),
+            ("AppStream_Instance_Type", instance_type.clone()),
             (
                 "AppStream_Image_Arn",
                 self.arn(ResourceType::Image, &image.name),

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::app_block::S3Location;
 use crate::error::{DomainError, ErrorKind, Result};
 use crate::fleet::wire_enum;
-use crate::image::Application;
+use crate::image::{Application, Image};
 use crate::plane::{ControlPlane, DocKind};
 use crate::time::Timestamp;
 
@@ -262,6 +262,28 @@ impl ControlPlane {
             .collect();
         catalog.extend(associated);
         catalog
+    }
+
+    /// What a session streams from: the image and catalog of its fleet (see
+    /// [`ControlPlane::fleet_catalog`]), or of its image builder's source image.
+    pub fn streaming_catalog(
+        &self,
+        fleet: &str,
+        image_builder: Option<&str>,
+    ) -> Option<(&Image, Vec<Application>)> {
+        match image_builder {
+            Some(builder) => {
+                let image = self
+                    .image(&self.image_builder(builder).ok()?.image_name)
+                    .ok()?;
+                let apps = image.applications.iter().filter(|a| a.enabled).cloned();
+                Some((image, apps.collect()))
+            }
+            None => {
+                let image = self.image(&self.fleet(fleet).ok()?.image_name).ok()?;
+                Some((image, self.fleet_catalog(fleet)))
+            }
+        }
     }
 
     /// The catalog entry `app` of `fleet`'s sessions.

@@ -17,6 +17,7 @@ pub enum ResourceType {
     Image,
     AppBlock,
     Application,
+    ImageBuilder,
 }
 
 impl ResourceType {
@@ -27,6 +28,7 @@ impl ResourceType {
             Self::Image => "image",
             Self::AppBlock => "app-block",
             Self::Application => "application",
+            Self::ImageBuilder => "image-builder",
         }
     }
 }
@@ -58,6 +60,7 @@ impl Config {
             "image" => ResourceType::Image,
             "app-block" => ResourceType::AppBlock,
             "application" => ResourceType::Application,
+            "image-builder" => ResourceType::ImageBuilder,
             _ => return Err(DomainError::not_found("resource", arn)),
         };
         Ok((kind, name.to_owned()))

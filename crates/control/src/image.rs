@@ -35,13 +35,14 @@ pub enum ImageRoot {
 }
 
 /// Whether `id` may name a layer of the image store: a relative path of plain,
-/// lowercase names (`roots/<sha256>`, `snapshots/<id>`), never `..` or absolute.
+/// lowercase names (`roots/<sha256>`, `snapshots/<id>`, an image builder's writable
+/// `builders/<id>`), never `..` or absolute.
 pub fn is_layer_id(id: &str) -> bool {
     let mut parts = id.split('/');
     let kind = parts.next().unwrap_or_default();
     let name = parts.next().unwrap_or_default();
     parts.next().is_none()
-        && ["roots", "snapshots"].contains(&kind)
+        && ["roots", "snapshots", "builders"].contains(&kind)
         && !name.is_empty()
         && name
             .bytes()
@@ -152,7 +153,7 @@ mod tests {
 
     #[test]
     fn layer_ids_are_plain_paths_of_the_image_store() {
-        for good in ["roots/0a1b", "snapshots/ib-1-2"] {
+        for good in ["roots/0a1b", "snapshots/ib-1-2", "builders/00ff"] {
             assert!(is_layer_id(good), "{good}");
         }
         for bad in [

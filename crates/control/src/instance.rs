@@ -23,7 +23,10 @@ pub enum InstanceState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instance {
     pub id: String,
+    /// Empty for an image builder's instance.
     pub fleet: String,
+    /// The image builder it runs, if it is one's.
+    pub builder: Option<String>,
     /// The image it was launched from: a fleet's image can change while it
     /// runs, free instances of the old image are then replaced.
     pub image_name: String,
@@ -51,7 +54,10 @@ pub struct LaunchSpec {
     pub instance_type: InstanceType,
     pub image: String,
     pub root: ImageRoot,
-    /// true: host network (EnableDefaultInternetAccess); false: empty netns.
+    /// An image builder's name and the image store's directory its changes are kept in.
+    pub image_builder: Option<String>,
+    pub writable_layer: Option<String>,
+    /// true: outbound network (EnableDefaultInternetAccess); false: empty netns.
     pub network: bool,
     pub stream_view: StreamView,
 }
@@ -65,6 +71,14 @@ pub enum Effect {
     StartInstance(LaunchSpec),
     /// Destroy the instance; report `instance_exited` when it is gone.
     TerminateInstance { instance_id: String },
+    /// The builder's instance is gone: turn `writable_layer`'s changes into the read-only
+    /// `layer` (leaving the writable layer empty), read the catalog of the image made of
+    /// it, and report `image_builder_snapshot_done`.
+    SnapshotImageBuilder {
+        builder: String,
+        writable_layer: String,
+        layer: String,
+    },
     /// Tell the session's browsers why it ended and close them.
     EndSession {
         session_id: String,

@@ -8,6 +8,7 @@ use crate::entitlement::Entitlement;
 use crate::error::{DomainError, ErrorKind, Result};
 use crate::fleet::{Fleet, FleetState};
 use crate::image::{Image, ImageState, Visibility};
+use crate::image_builder::ImageBuilder;
 use crate::instance::{Effect, Instance, InstanceState};
 use crate::scaling::ScalableTarget;
 use crate::session::{ConnectionState, EndReason, Session};
@@ -64,10 +65,11 @@ pub(crate) enum DocKind {
     AppBlock,
     /// An API application with its fleet associations, keyed by name.
     Application,
+    ImageBuilder,
 }
 
 impl DocKind {
-    const ALL: [DocKind; 9] = [
+    const ALL: [DocKind; 10] = [
         Self::Image,
         Self::Fleet,
         Self::Stack,
@@ -77,6 +79,7 @@ impl DocKind {
         Self::Entitlement,
         Self::AppBlock,
         Self::Application,
+        Self::ImageBuilder,
     ];
 
     pub(crate) const fn as_str(self) -> &'static str {
@@ -90,6 +93,7 @@ impl DocKind {
             Self::Entitlement => "entitlement",
             Self::AppBlock => "app-block",
             Self::Application => "application",
+            Self::ImageBuilder => "image-builder",
         }
     }
 }
@@ -118,6 +122,7 @@ pub struct ControlPlane {
     pub(crate) entitlements: BTreeMap<String, Entitlement>,
     pub(crate) app_blocks: BTreeMap<String, AppBlock>,
     pub(crate) applications: BTreeMap<String, FleetApplication>,
+    pub(crate) image_builders: BTreeMap<String, ImageBuilder>,
     pub(crate) outbox: Vec<Effect>,
     dirty: BTreeSet<(DocKind, String)>,
 }
@@ -137,6 +142,7 @@ impl ControlPlane {
             entitlements: BTreeMap::new(),
             app_blocks: BTreeMap::new(),
             applications: BTreeMap::new(),
+            image_builders: BTreeMap::new(),
             outbox: Vec::new(),
             dirty: BTreeSet::new(),
         }
@@ -272,6 +278,18 @@ impl ControlPlane {
             return Err(DomainError::in_use(format!(
                 "The image {name} is used by fleet(s) {}; delete them or change their image first.",
                 fleets.join(", ")
+            )));
+        }
+        let builders: Vec<&str> = self
+            .image_builders
+            .values()
+            .filter(|b| b.image_name == name)
+            .map(|b| b.name.as_str())
+            .collect();
+        if !builders.is_empty() {
+            return Err(DomainError::in_use(format!(
+                "The image {name} is the base of image builder(s) {}; delete them first.",
+                builders.join(", ")
             )));
         }
         // A fleet given another image keeps busy instances on this one until their
@@ -490,6 +508,10 @@ impl ControlPlane {
                 DocKind::Application,
                 self.applications.get_mut(&name).map(|a| &mut a.tags),
             ),
+            ResourceType::ImageBuilder => (
+                DocKind::ImageBuilder,
+                self.image_builders.get_mut(&name).map(|b| &mut b.tags),
+            ),
         };
         let tags = tags.ok_or_else(|| DomainError::not_found("resource", arn))?;
         self.dirty.insert((doc, name));
@@ -504,6 +526,7 @@ impl ControlPlane {
             ResourceType::Image => self.image(&name).map(|i| i.tags.clone()),
             ResourceType::AppBlock => self.app_block(&name).map(|b| b.tags.clone()),
             ResourceType::Application => self.fleet_application(&name).map(|a| a.tags.clone()),
+            ResourceType::ImageBuilder => self.image_builder(&name).map(|b| b.tags.clone()),
         }
         .map_err(|_| DomainError::not_found("resource", arn))
     }
@@ -547,6 +570,7 @@ impl ControlPlane {
                     DocKind::Entitlement => self.entitlements.get(&key).map(to_document),
                     DocKind::AppBlock => self.app_blocks.get(&key).map(to_document),
                     DocKind::Application => self.applications.get(&key).map(to_document),
+                    DocKind::ImageBuilder => self.image_builders.get(&key).map(to_document),
                 };
                 Change {
                     kind: kind.as_str(),
@@ -576,6 +600,7 @@ impl ControlPlane {
         self.entitlements.clear();
         self.app_blocks.clear();
         self.applications.clear();
+        self.image_builders.clear();
         self.outbox.clear();
         self.dirty.clear();
         for (kind, document) in documents {
@@ -619,6 +644,10 @@ impl ControlPlane {
                 DocKind::Application => {
                     let app: FleetApplication = from_document(kind, document)?;
                     self.applications.insert(app.name.clone(), app);
+                }
+                DocKind::ImageBuilder => {
+                    let builder: ImageBuilder = from_document(kind, document)?;
+                    self.image_builders.insert(builder.name.clone(), builder);
                 }
             }
         }

@@ -37,6 +37,10 @@ pub enum EndReason {
     UserDisabled,
     /// DeleteUser.
     UserDeleted,
+    /// StopImageBuilder or DeleteImageBuilder.
+    ImageBuilderStopped,
+    /// The builder stops to make an image of itself.
+    ImageBuilderSnapshotting,
 }
 
 impl EndReason {
@@ -52,6 +56,8 @@ impl EndReason {
             Self::ServerRestart => "server_restart",
             Self::UserDisabled => "user_disabled",
             Self::UserDeleted => "user_deleted",
+            Self::ImageBuilderStopped => "image_builder_stopped",
+            Self::ImageBuilderSnapshotting => "image_builder_snapshotting",
         }
     }
 
@@ -67,6 +73,10 @@ impl EndReason {
             Self::ServerRestart => "the instance stopped (server restart)",
             Self::UserDisabled => "your account was disabled by an administrator",
             Self::UserDeleted => "your account was deleted by an administrator",
+            Self::ImageBuilderStopped => "the image builder was stopped",
+            Self::ImageBuilderSnapshotting => {
+                "the image builder stopped to make the image; it is STOPPED when the image is ready"
+            }
         }
     }
 }
@@ -183,6 +193,9 @@ pub struct Session {
     pub attributes: Vec<Attribute>,
     pub end_time: Option<Timestamp>,
     pub end_reason: Option<EndReason>,
+    /// A session on an image builder's desktop (no stack or fleet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_builder: Option<String>,
     #[serde(skip)]
     pub(crate) warned: Warned,
 }
@@ -210,6 +223,9 @@ pub struct StreamingGrant {
     /// provider asserted them; signed into the URL with the rest.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attributes: Vec<Attribute>,
+    /// CreateImageBuilderStreamingURL's: the builder's desktop (stack and fleet empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_builder: Option<String>,
 }
 
 fn api_user() -> AuthenticationType {

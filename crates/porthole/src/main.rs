@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use porthole_agent::{AgentConfig, StreamConfig, ViewMode};
 
+mod image_assistant;
 mod image_import;
 
 #[derive(Parser)]
@@ -93,6 +94,12 @@ enum Command {
     /// Run a command on the instance's image root (the agent starts apps through it
     /// when the image is not the host's).
     #[command(hide = true)]
+    /// The catalog tool inside an image builder (also installed there as
+    /// `image-assistant` and `AppStreamImageAssistant`).
+    ImageAssistant {
+        #[command(subcommand)]
+        command: image_assistant::AssistantCommand,
+    },
     EnterRoot {
         #[arg(required = true, last = true)]
         command: Vec<String>,
@@ -155,7 +162,25 @@ fn parse_size(s: &str) -> Result<(u32, u32)> {
     Ok((w, h))
 }
 
+/// `image-assistant ...`: what an image builder's PATH runs (app_root.rs's links to this
+/// executable).
+#[derive(Parser)]
+#[command(
+    name = "image-assistant",
+    about = "Add applications to this image builder's catalog and make an image of it"
+)]
+struct AssistantCli {
+    #[command(subcommand)]
+    command: image_assistant::AssistantCommand,
+}
+
 fn main() -> ExitCode {
+    let invoked_as = std::env::args_os().next().map(PathBuf::from);
+    let invoked_as = invoked_as.as_deref().and_then(std::path::Path::file_name);
+    if invoked_as.is_some_and(|name| name == "image-assistant" || name == "AppStreamImageAssistant")
+    {
+        return image_assistant::run(AssistantCli::parse().command);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PORTHOLE_LOG")
@@ -190,6 +215,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let home = std::env::var_os("HOME").unwrap_or_default();
             match porthole_sandbox::enter_app_root(&command, std::path::Path::new(&home))? {}
         }
+        Command::ImageAssistant { command } => Ok(image_assistant::run(command)),
         Command::Stream {
             listen,
             size,

@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
 
+use crate::bwrap::RUNTIME_MOUNT;
+
 /// Inside the sandbox: where layer `i` is bound read-only (`layer-0` lowest).
 pub(crate) const LAYERS_MOUNT: &str = "/run/porthole-image";
 /// Inside the sandbox: an image builder's writable layer, bound read-write.
@@ -34,6 +36,11 @@ pub const APP_ROOT_ENV: &str = "PORTHOLE_APP_ROOT";
 const HOST_TREES: &[&str] = &["usr", "etc", "var", "opt"];
 /// The instance's own mounts every app root shares (the X socket is in /tmp).
 const SHARED_MOUNTS: &[&str] = &["dev", "proc", "sys", "tmp", "home"];
+/// In an image builder's app root: this executable as the image assistant's commands,
+/// on the PATH of its apps.
+pub const BUILDER_TOOLS: &str = "/run/porthole-bin";
+const ROOT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const TOOL_NAMES: &[&str] = &["image-assistant", "AppStreamImageAssistant"];
 /// Where the writable layer keeps the root's changes and overlayfs's work dirs: a
 /// builder's `root` is what "create image" turns into a layer.
 const CHANGES_DIR: &str = "root";
@@ -208,7 +215,12 @@ pub fn enter(command: &[String], working_directory: &Path) -> Result<Infallible>
     } else {
         Path::new("/")
     };
-    let err = std::process::Command::new(program)
+    let mut command = std::process::Command::new(program);
+    if root.builder {
+        // Root's PATH: dpkg refuses to run without ldconfig and start-stop-daemon on it.
+        command.env("PATH", format!("{ROOT_PATH}:{BUILDER_TOOLS}"));
+    }
+    let err = command
         .args(args)
         .env_remove(APP_ROOT_ENV)
         .current_dir(cwd)
@@ -252,6 +264,33 @@ fn assemble(root: &AppRoot) -> Result<()> {
         fs::create_dir_all(&target).with_context(|| format!("creating {}", target.display()))?;
         rustix::mount::mount_bind_recursive(Path::new("/").join(shared), &target)
             .with_context(|| format!("binding /{shared} into the image"))?;
+    }
+    runtime_into(new_root, root.builder)
+}
+
+/// The instance's /run in the app root: a tmpfs (as on any system) with the instance's
+/// runtime directory and, in a builder, the image assistant. Nothing is written into the
+/// image's layers for it.
+fn runtime_into(new_root: &Path, builder: bool) -> Result<()> {
+    let run = new_root.join("run");
+    if !run.is_dir() {
+        return Ok(());
+    }
+    tmpfs(&run)?;
+    let runtime = run.join(RUNTIME_MOUNT.trim_start_matches("/run/"));
+    fs::create_dir(&runtime)?;
+    rustix::mount::mount_bind(RUNTIME_MOUNT, &runtime)
+        .context("binding the instance's runtime directory into the image")?;
+    if builder {
+        let tools = new_root.join(BUILDER_TOOLS.trim_start_matches('/'));
+        fs::create_dir_all(&tools)?;
+        let exe = tools.join("porthole");
+        fs::File::create(&exe)?;
+        rustix::mount::mount_bind(std::env::current_exe()?, &exe)
+            .context("binding the image assistant into the image")?;
+        for name in TOOL_NAMES {
+            std::os::unix::fs::symlink("porthole", tools.join(name))?;
+        }
     }
     Ok(())
 }

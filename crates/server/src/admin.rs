@@ -133,7 +133,7 @@ async fn call(server: &Arc<Server>, route: &Route, body: &[u8]) -> Result<Vec<u8
         .await
         .map_err(|err| ApiError::internal(format!("saving state failed: {err:#}")))?;
     server.apply(effects).await;
-    if operation == "DeleteImage" && outcome.is_ok() {
+    if matches!(operation, "DeleteImage" | "DeleteImageBuilder") && outcome.is_ok() {
         server.remove_unused_layers().await;
     }
     let output = match outcome.map_err(|err| service.error(err.aws_code(), err.message))? {

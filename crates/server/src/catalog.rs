@@ -127,19 +127,20 @@ async fn catalog(State(server): State<Arc<Server>>, Path(token): Path<String>) -
             crate::tokens::TokenError::Expired.message(),
         );
     }
-    let Ok(image) = cp.fleet(&grant.fleet).and_then(|f| cp.image(&f.image_name)) else {
+    let Some((image, catalog)) = cp.streaming_catalog(&grant.fleet, grant.image_builder.as_deref())
+    else {
         return error(StatusCode::NOT_FOUND, "this session's fleet has no image");
     };
-    let applications: Vec<_> = cp
-        .fleet_catalog(&grant.fleet)
+    let applications: Vec<_> = catalog
         .iter()
         .filter(|a| {
-            cp.is_entitled(
-                &grant.stack,
-                grant.authentication_type,
-                &grant.attributes,
-                &a.name,
-            )
+            grant.image_builder.is_some()
+                || cp.is_entitled(
+                    &grant.stack,
+                    grant.authentication_type,
+                    &grant.attributes,
+                    &a.name,
+                )
         })
         .map(|a| {
             let icon_url = icon_url(image, a);

@@ -57,7 +57,13 @@ const ICON_SIZES: &[&str] = &[
 /// resolve it (symlinks stay in the root, `..` stops at it), and its metadata: the host
 /// path to read and whether it is an executable regular file. An image's absolute
 /// symlink must never lead the server to a host file.
-pub(crate) fn in_root(root: &Path, path: &str) -> Option<(PathBuf, bool)> {
+/// `roots` is an image's layers, top first: the first that has the path answers (a
+/// whiteout, a character device, answers "not an executable file").
+pub(crate) fn in_root(roots: &[&Path], path: &str) -> Option<(PathBuf, bool)> {
+    roots.iter().find_map(|root| in_one_root(root, path))
+}
+
+fn in_one_root(root: &Path, path: &str) -> Option<(PathBuf, bool)> {
     use rustix::fs::{Mode, OFlags, ResolveFlags};
     let flags = OFlags::PATH | OFlags::CLOEXEC;
     let dir = rustix::fs::open(root, flags | OFlags::DIRECTORY, Mode::empty()).ok()?;
@@ -77,13 +83,13 @@ pub(crate) fn in_root(root: &Path, path: &str) -> Option<(PathBuf, bool)> {
     Some((real, is_file && stat.st_mode & 0o111 != 0))
 }
 
-fn is_executable(root: &Path, path: &str) -> bool {
+fn is_executable(root: &[&Path], path: &str) -> bool {
     in_root(root, path).is_some_and(|(_, executable)| executable)
 }
 
 /// The absolute path (in the image) of an Exec= or TryExec= program, if it is
 /// installed.
-fn find_program(root: &Path, program: &str) -> Option<String> {
+fn find_program(root: &[&Path], program: &str) -> Option<String> {
     if program.starts_with('/') {
         return is_executable(root, program).then(|| program.to_owned());
     }
@@ -99,7 +105,7 @@ fn find_program(root: &Path, program: &str) -> Option<String> {
 /// An Icon= value as a PNG or SVG file on the host: an absolute path as is,
 /// a name looked up in the hicolor theme's apps (48 px first), then in
 /// /usr/share/pixmaps. Browsers show neither XPM nor theme-less names.
-pub fn resolve_icon(root: &Path, icon: &str) -> Option<PathBuf> {
+pub fn resolve_icon(root: &[&Path], icon: &str) -> Option<PathBuf> {
     let image = |path: &str| {
         let (real, _) = in_root(root, path)?;
         let is_image = matches!(
@@ -129,21 +135,24 @@ pub fn resolve_icon(root: &Path, icon: &str) -> Option<PathBuf> {
 /// record it: the KNOWN_APPS that are installed, then every shown application
 /// of /usr/share/applications whose program is installed, named by its
 /// desktop file id, in id order. `icon_path`s are host paths.
-pub fn host_applications(root: &Path) -> Vec<Application> {
+pub fn host_applications(root: &[&Path]) -> Vec<Application> {
     const DIR: &str = "/usr/share/applications";
-    let listed = in_root(root, DIR).map(|(dir, _)| dir);
-    let mut files: Vec<(String, PathBuf)> = listed
-        .and_then(|dir| std::fs::read_dir(dir).ok())
-        .into_iter()
+    // Every layer's entries; the top one's file wins.
+    let names: std::collections::BTreeSet<String> = root
+        .iter()
+        .filter_map(|layer| in_one_root(layer, DIR))
+        .filter_map(|(dir, _)| std::fs::read_dir(dir).ok())
         .flatten()
-        .filter_map(|entry| {
-            let name = entry.ok()?.file_name().into_string().ok()?;
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .collect();
+    let files: Vec<(String, PathBuf)> = names
+        .into_iter()
+        .filter_map(|name| {
             let id = name.strip_suffix(".desktop")?.to_owned();
             let (path, _) = in_root(root, &format!("{DIR}/{name}"))?;
-            Some((id, path))
+            path.is_file().then_some((id, path))
         })
         .collect();
-    files.sort();
     let mut entries: Vec<(String, DesktopEntry, String)> = files
         .into_iter()
         .filter_map(|(id, path)| {
@@ -224,7 +233,7 @@ pub async fn create(server: &Arc<Server>) -> Result<()> {
     let apps = with_icon_urls(
         &server.base_url,
         DEFAULT_IMAGE_NAME,
-        host_applications(Path::new("/")),
+        host_applications(&[Path::new("/")]),
     );
     if apps.is_empty() {
         bail!("no GUI application found on this host (install xterm)");
@@ -353,7 +362,7 @@ mod tests {
             ("/opt/e/icon.xpm", ""),
         ]);
         let r = root.path();
-        let found = |icon: &str| resolve_icon(r, icon);
+        let found = |icon: &str| resolve_icon(&[r], icon);
         assert_eq!(
             found("a"),
             Some(r.join("usr/share/icons/hicolor/48x48/apps/a.png"))
@@ -422,7 +431,7 @@ mod tests {
             ),
             ("/usr/share/applications/notes.txt", "not a desktop file"),
         ]);
-        let apps = host_applications(root.path());
+        let apps = host_applications(&[root.path()]);
         let summary: Vec<_> = apps
             .iter()
             .map(|a| {

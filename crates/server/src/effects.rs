@@ -60,6 +60,13 @@ impl Server {
                 .signals
                 .disconnect(&session_id, reason.message(), resume),
             Effect::WarnSession { session_id, notice } => self.signals.warn(&session_id, notice),
+            Effect::SnapshotImageBuilder {
+                builder,
+                writable_layer,
+                layer,
+            } => {
+                tokio::spawn(self.clone().snapshot(builder, writable_layer, layer));
+            }
             Effect::MailUser { user_name, mail } => {
                 if let Err(err) = self.mail_user(&user_name, mail).await {
                     tracing::error!("the message to {user_name} was not written: {err:#}");
@@ -115,21 +122,66 @@ impl Server {
         }
     }
 
+    /// Makes the layer of an image builder's snapshot and reports how that went.
+    async fn snapshot(self: Arc<Self>, builder: String, writable_layer: String, layer: String) {
+        let lower = {
+            let cp = self.plane.lock().await;
+            cp.image_builder(&builder).map(|b| b.root.clone())
+        };
+        let Ok(porthole_control::ImageRoot::Layers { on_host, layers }) = lower else {
+            tracing::error!(image_builder = %builder, "snapshot of a builder that is gone");
+            return;
+        };
+        let store = self.image_store.clone();
+        let made = tokio::task::spawn_blocking(move || {
+            store.snapshot(&writable_layer, &layer, on_host, &layers)
+        })
+        .await
+        .map_err(anyhow::Error::from)
+        .and_then(|made| made)
+        .map_err(|err| {
+            tracing::error!(image_builder = %builder, "making the image failed: {err:#}");
+            format!("{err:#}")
+        });
+        self.observe(|cp| {
+            cp.image_builder_snapshot_done(&builder, made)?;
+            Ok(cp.take_effects())
+        })
+        .await;
+        if let Err(err) = self.plane.persist().await {
+            tracing::error!("saving the snapshot's image failed: {err:#}");
+        }
+    }
+
     /// Runs an instance to its end, reporting readiness and the end to the plane.
     async fn run_instance(self: Arc<Self>, spec: LaunchSpec) {
         let id = spec.instance_id.clone();
+        let builder = spec.image_builder.clone();
+        let builder_instance = builder.is_some();
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         let watcher = {
             let server = self.clone();
             let id = id.clone();
             tokio::spawn(async move {
-                if ready_rx.await.is_ok() {
-                    server.observe(|cp| cp.instance_ready(&id, now())).await;
+                if ready_rx.await.is_err() {
+                    return None;
                 }
+                // The builder's image assistant can ask for an image from now on.
+                let assistant = builder.and_then(|builder| {
+                    let (uid, dir) = server.instances.runtime(&id)?;
+                    let socket = dir.join(porthole_agent_api::image_assistant::SOCKET);
+                    crate::image_assistant::listen(&server, &builder, socket, uid)
+                        .inspect_err(|err| tracing::error!(instance = %id, "{err:#}"))
+                        .ok()
+                });
+                server.observe(|cp| cp.instance_ready(&id, now())).await;
+                assistant
             })
         };
         let ended = self.instances.run(spec, ready_tx).await;
-        let _ = watcher.await;
+        if let Ok(Some(assistant)) = watcher.await {
+            assistant.abort();
+        }
         // Everything its apps saved is on disk now: the last push (with S3), in the
         // background so that the instance's replacement does not wait for the upload.
         let server = self.clone();
@@ -142,6 +194,10 @@ impl Server {
                     .await
             }
             Ended::Exited => self.observe(|cp| cp.instance_exited(&id, now())).await,
+        }
+        if builder_instance {
+            // A deleted builder's writable layer goes with it.
+            self.remove_unused_layers().await;
         }
     }
 }

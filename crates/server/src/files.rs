@@ -108,14 +108,21 @@ async fn open(server: &Server, token: &str, target: &Target) -> Result<Opened, R
             .live_session(&grant)
             .filter(|s| s.state == SessionState::Active)
             .ok_or_else(|| refuse(StatusCode::CONFLICT, "this URL has no active session"))?;
-        let stack = cp
-            .stack(&session.stack)
-            .map_err(|err| refuse(StatusCode::NOT_FOUND, err.message))?;
+        // An image builder's desktop is the administrator's: files go both ways.
+        let (upload, download) = match &session.image_builder {
+            Some(_) => (true, true),
+            None => {
+                let stack = cp
+                    .stack(&session.stack)
+                    .map_err(|err| refuse(StatusCode::NOT_FOUND, err.message))?;
+                (stack.permits(FILE_UPLOAD), stack.permits(FILE_DOWNLOAD))
+            }
+        };
         (
             session.id.clone(),
             session.instance_id.clone().unwrap_or_default(),
-            stack.permits(FILE_UPLOAD),
-            stack.permits(FILE_DOWNLOAD),
+            upload,
+            download,
         )
     };
     let (path, owner) = match kind {

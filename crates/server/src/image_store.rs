@@ -19,6 +19,7 @@ use serde::Deserialize;
 pub const CATALOG_LABEL: &str = "io.porthole.applications";
 pub const CATALOG_FILE: &str = "/etc/porthole/applications.json";
 
+#[derive(Clone)]
 pub struct ImageStore {
     dir: PathBuf,
 }
@@ -50,6 +51,7 @@ impl ImageStore {
             ("", 0o700),
             ("roots", 0o700),
             ("snapshots", 0o700),
+            ("builders", 0o700),
             ("layers", 0o700),
             ("tmp", 0o700),
         ] {
@@ -86,7 +88,13 @@ impl ImageStore {
         let imported = porthole_oci::import(source, &self.dir.join("layers"), &root, &scratch);
         let _ = fs::remove_dir_all(&scratch);
         let imported = imported?;
-        let applications = catalog(&root, &imported.config).inspect_err(|_| {
+        let label = imported
+            .config
+            .labels
+            .as_ref()
+            .and_then(|labels| labels.get(CATALOG_LABEL))
+            .cloned();
+        let applications = catalog(&[&root], label).inspect_err(|_| {
             let _ = fs::remove_dir_all(&root);
         })?;
         fs::set_permissions(&root, fs::Permissions::from_mode(0o755))?;
@@ -99,9 +107,50 @@ impl ImageStore {
         })
     }
 
-    /// Removes the roots and snapshots no image or builder lists any more (`in_use`).
+    pub fn writable_layer(&self, id: &str) -> Result<PathBuf> {
+        writable_layer(&self.dir, id)
+    }
+
+    /// Turns a stopped builder's changes into the read-only layer `layer`, then reads the
+    /// catalog of the image `lower` (its other layers, lowest first) plus that layer make.
+    /// Done again after a crash, it finds the layer made. Blocking.
+    pub fn snapshot(
+        &self,
+        writable_layer: &str,
+        layer: &str,
+        on_host: bool,
+        lower: &[String],
+    ) -> Result<Vec<Application>> {
+        ensure!(
+            porthole_control::image::is_layer_id(layer) && layer.starts_with("snapshots/"),
+            "{layer:?} is not a snapshot layer"
+        );
+        let writable = self.writable_layer(writable_layer)?;
+        let target = self.dir.join(layer);
+        // app_root.rs keeps the changes in `root/` and overlayfs's scratch in `work/`.
+        let changes = writable.join("root");
+        if !target.exists() {
+            if changes.is_dir() {
+                fs::rename(&changes, &target).context("moving the builder's changes")?;
+            } else {
+                fs::create_dir(&target)?;
+            }
+        }
+        let _ = fs::remove_dir_all(writable.join("work"));
+        fs::set_permissions(&target, fs::Permissions::from_mode(0o755))?;
+        let mut roots: Vec<PathBuf> = vec![target];
+        roots.extend(lower.iter().rev().map(|id| self.dir.join(id)));
+        if on_host {
+            roots.push(PathBuf::from("/"));
+        }
+        let roots: Vec<&Path> = roots.iter().map(PathBuf::as_path).collect();
+        catalog(&roots, None)
+    }
+
+    /// Removes the roots, snapshots and builder layers no image or builder lists any more
+    /// (`in_use`).
     pub fn remove_unused(&self, in_use: &BTreeSet<String>) {
-        for kind in ["roots", "snapshots"] {
+        for kind in ["roots", "snapshots", "builders"] {
             for entry in fs::read_dir(self.dir.join(kind))
                 .into_iter()
                 .flatten()
@@ -123,14 +172,27 @@ impl ImageStore {
     }
 }
 
-/// The image's catalog: the label's, else the file's, else its .desktop entries (as the
-/// default image's); every launch path must be an executable file in the image.
-fn catalog(root: &Path, config: &porthole_oci::RunConfig) -> Result<Vec<Application>> {
-    let labelled = config
-        .labels
-        .as_ref()
-        .and_then(|labels| labels.get(CATALOG_LABEL))
-        .map(|json| (format!("the label {CATALOG_LABEL}"), json.clone()));
+/// An image builder's writable layer in the store at `store`, made if new: owned by the
+/// folder owner on disk, which the builder's id-mapped mount shows as the instance's uid
+/// (root in its apps).
+pub fn writable_layer(store: &Path, id: &str) -> Result<PathBuf> {
+    ensure!(
+        porthole_control::image::is_layer_id(id) && id.starts_with("builders/"),
+        "{id:?} is not an image builder's layer"
+    );
+    let dir = store.join(id);
+    if !dir.is_dir() {
+        fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        porthole_sandbox::own_for_folder(&dir)?;
+    }
+    Ok(dir)
+}
+
+/// The catalog of the image whose layers are `root` (top first): the label's, else the
+/// file's, else its .desktop entries (as the default image's); every launch path must be
+/// an executable file in the image.
+fn catalog(root: &[&Path], label: Option<String>) -> Result<Vec<Application>> {
+    let labelled = label.map(|json| (format!("the label {CATALOG_LABEL}"), json));
     let filed = || {
         let (path, _) = crate::defaults::in_root(root, CATALOG_FILE)?;
         let json = fs::read_to_string(path).ok()?;
@@ -164,7 +226,7 @@ fn catalog(root: &Path, config: &porthole_oci::RunConfig) -> Result<Vec<Applicat
     Ok(apps)
 }
 
-fn application(root: &Path, entry: CatalogEntry) -> Result<Application> {
+fn application(root: &[&Path], entry: CatalogEntry) -> Result<Application> {
     ensure!(
         is_valid_name(&entry.name),
         "application name {:?}: use letters, digits, '_', '.', '-' (up to 100)",

@@ -229,6 +229,17 @@ impl Instances {
         Some((dir, uid))
     }
 
+    /// The running instance's uid and its runtime directory (on the host).
+    pub fn runtime(&self, instance_id: &str) -> Option<(u32, PathBuf)> {
+        let uid = self
+            .launched
+            .lock()
+            .expect("instances lock")
+            .get(instance_id)?
+            .uid;
+        Some((uid, self.runtime_root.join(instance_id)))
+    }
+
     /// Mounts `folder` at `~/MyFiles/HomeFolder` in the running instance, its files the
     /// instance uid's (id-mapped); read-only replaces a writable one and back.
     pub fn attach_folder(&self, instance_id: &str, folder: &Path, read_only: bool) -> Result<()> {
@@ -259,7 +270,7 @@ impl Instances {
             id: spec.instance_id.clone(),
             uid: lease.uid(),
             gid: lease.gid(),
-            root: self.image_root(&spec.root)?,
+            root: self.image_root(spec)?,
             runtime_dir: runtime_dir.clone(),
             home_dir: None,
             hide: self.hidden.clone(),
@@ -304,7 +315,7 @@ impl Instances {
             layers,
             builder_layer,
             ..
-        } = self.image_root(&spec.root)?
+        } = self.image_root(spec)?
         else {
             return Ok(());
         };
@@ -320,8 +331,13 @@ impl Instances {
     }
 
     /// The sandbox's view of an image root: layer ids become the image store's directories.
-    fn image_root(&self, root: &porthole_control::ImageRoot) -> Result<ImageRoot> {
-        Ok(match root {
+    fn image_root(&self, spec: &LaunchSpec) -> Result<ImageRoot> {
+        let builder_layer = spec
+            .writable_layer
+            .as_deref()
+            .map(|id| crate::image_store::writable_layer(&self.image_store, id))
+            .transpose()?;
+        Ok(match &spec.root {
             porthole_control::ImageRoot::Host => ImageRoot::Host,
             porthole_control::ImageRoot::Layers { on_host, layers } => ImageRoot::Layers {
                 on_host: *on_host,
@@ -335,7 +351,7 @@ impl Instances {
                         Ok(self.image_store.join(id))
                     })
                     .collect::<Result<_>>()?,
-                builder_layer: None,
+                builder_layer,
             },
         })
     }

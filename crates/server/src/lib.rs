@@ -21,6 +21,7 @@ mod files;
 mod gateway;
 mod home_folders;
 mod home_sync;
+mod image_assistant;
 mod image_import;
 mod image_store;
 mod instances;

@@ -84,19 +84,19 @@ impl Server {
         }
     }
 
-    /// Removes the image store's roots and snapshots that no image lists any more.
+    /// Removes the image store's layers that no image or image builder lists any more.
     pub(crate) async fn remove_unused_layers(&self) {
-        let in_use: std::collections::BTreeSet<String> = self
-            .plane
-            .lock()
-            .await
-            .images()
-            .filter_map(|image| match &image.root {
-                porthole_control::ImageRoot::Layers { layers, .. } => Some(layers.clone()),
-                porthole_control::ImageRoot::Host => None,
-            })
-            .flatten()
-            .collect();
+        let in_use: std::collections::BTreeSet<String> = {
+            let cp = self.plane.lock().await;
+            cp.images()
+                .filter_map(|image| match &image.root {
+                    porthole_control::ImageRoot::Layers { layers, .. } => Some(layers.clone()),
+                    porthole_control::ImageRoot::Host => None,
+                })
+                .flatten()
+                .chain(cp.builder_layers().map(str::to_owned))
+                .collect()
+        };
         self.image_store.remove_unused(&in_use);
     }
 

@@ -119,6 +119,7 @@ mod tests {
                 name: "groups".into(),
                 value: "eng".into(),
             }],
+            image_builder: None,
         }
     }
 

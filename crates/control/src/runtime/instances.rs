@@ -20,6 +20,7 @@ impl ControlPlane {
         for name in names {
             self.reconcile_fleet(&name, now);
         }
+        self.reconcile_builders(now);
         self.take_effects()
     }
 
@@ -89,6 +90,8 @@ impl ControlPlane {
             instance_type: fleet.instance_type(),
             image: image.name.clone(),
             root: image.root.clone(),
+            image_builder: None,
+            writable_layer: None,
             network: fleet.enable_default_internet_access,
             stream_view: fleet.stream_view,
         })
@@ -107,6 +110,7 @@ impl ControlPlane {
         let instance = Instance {
             id: id.clone(),
             fleet: fleet.to_owned(),
+            builder: None,
             image_name,
             state,
             session,
@@ -122,7 +126,7 @@ impl ControlPlane {
 
     /// Stops using an instance: reserved ones just disappear, live ones are
     /// terminated (once).
-    pub(super) fn release_instance(&mut self, id: &str) {
+    pub(crate) fn release_instance(&mut self, id: &str) {
         let Some(instance) = self.instances.get_mut(id) else {
             return;
         };
@@ -278,6 +282,10 @@ impl ControlPlane {
             .ok_or_else(|| DomainError::not_found("instance", id))?;
         if instance.state == InstanceState::Pending {
             instance.state = InstanceState::Running;
+            if let Some(builder) = instance.builder.clone() {
+                self.builder_instance_ready(&builder);
+                return Ok(self.take_effects());
+            }
             let (fleet, session) = (instance.fleet.clone(), instance.session.clone());
             if let Some(f) = self.fleets.get_mut(&fleet) {
                 f.clear_launch_failures();
@@ -297,10 +305,23 @@ impl ControlPlane {
     /// The server reports that an instance is gone (terminated, crashed or
     /// failed to boot). Its session, if still live, ends with the reason.
     pub fn instance_exited(&mut self, id: &str, now: Timestamp) -> Result<Vec<Effect>> {
+        self.instance_gone(id, None, now)
+    }
+
+    fn instance_gone(
+        &mut self,
+        id: &str,
+        failure: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Vec<Effect>> {
         let instance = self
             .instances
             .remove(id)
             .ok_or_else(|| DomainError::not_found("instance", id))?;
+        if let Some(builder) = &instance.builder {
+            self.builder_instance_gone(builder, failure, now);
+            return Ok(self.take_effects());
+        }
         if let Some(session) = &instance.session {
             if self.sessions.get(session).is_some_and(Session::is_live) {
                 self.end_session_inner(session, EndReason::InstanceExited, now);
@@ -334,6 +355,6 @@ impl ControlPlane {
             };
             f.launch_failed(error, created, now);
         }
-        self.instance_exited(id, now)
+        self.instance_gone(id, Some(message), now)
     }
 }

@@ -73,6 +73,7 @@ impl ControlPlane {
             expires: now.plus_secs(validity),
             authentication_type: AuthenticationType::Api,
             attributes: Vec::new(),
+            image_builder: None,
         })
     }
 
@@ -80,6 +81,7 @@ impl ControlPlane {
     pub fn live_session(&self, grant: &StreamingGrant) -> Option<&Session> {
         self.sessions.values().find(|s| {
             s.is_live()
+                && s.image_builder == grant.image_builder
                 && s.user_id == grant.user_id
                 && s.stack == grant.stack
                 && s.fleet == grant.fleet
@@ -98,6 +100,9 @@ impl ControlPlane {
     ) -> Result<(Session, Vec<Effect>)> {
         if now >= grant.expires {
             return Err(DomainError::not_permitted("The streaming URL has expired."));
+        }
+        if let Some(builder) = &grant.image_builder {
+            return self.open_builder_session(grant, builder, now);
         }
         self.check_streamable(&grant.stack, &grant.fleet)?;
         if grant.authentication_type == AuthenticationType::Userpool {
@@ -152,11 +157,52 @@ impl ControlPlane {
             attributes: grant.attributes.clone(),
             end_time: None,
             end_reason: None,
+            image_builder: None,
             warned: Warned::default(),
         };
         self.sessions.insert(session_id.clone(), session.clone());
         self.mark(DocKind::Session, &session_id);
         self.reconcile_fleet(&grant.fleet, now);
+        Ok((session, self.take_effects()))
+    }
+
+    /// A session on a running builder's desktop: the one there is, or a new one. The
+    /// builder's instance outlives its sessions; no fleet timeout applies to them.
+    fn open_builder_session(
+        &mut self,
+        grant: &StreamingGrant,
+        builder: &str,
+        now: Timestamp,
+    ) -> Result<(Session, Vec<Effect>)> {
+        let instance_id = self.check_builder_streamable(builder)?.id.clone();
+        if let Some(existing) = self.live_session(grant) {
+            return Ok((existing.clone(), self.take_effects()));
+        }
+        let session_id = self.fresh_id("");
+        let session = Session {
+            id: session_id.clone(),
+            user_id: grant.user_id.clone(),
+            stack: String::new(),
+            fleet: String::new(),
+            instance_id: Some(instance_id),
+            state: SessionState::Active,
+            connection_state: ConnectionState::NotConnected,
+            connections: 0,
+            start_time: now,
+            max_expiration_time: now.plus_secs(MAX_URL_VALIDITY_SECS),
+            authentication_type: grant.authentication_type,
+            last_input_time: now,
+            disconnected_since: Some(now),
+            application_id: grant.application_id.clone(),
+            session_context: None,
+            attributes: Vec::new(),
+            end_time: None,
+            end_reason: None,
+            image_builder: Some(builder.to_owned()),
+            warned: Warned::default(),
+        };
+        self.sessions.insert(session_id.clone(), session.clone());
+        self.mark(DocKind::Session, &session_id);
         Ok((session, self.take_effects()))
     }
 
@@ -283,14 +329,16 @@ impl ControlPlane {
         };
         session.end(reason, now);
         let instance_id = session.instance_id.clone();
+        let on_builder = session.image_builder.is_some();
         self.mark(DocKind::Session, id);
         self.outbox.push(Effect::EndSession {
             session_id: id.to_owned(),
             instance_id: instance_id.clone(),
             reason,
         });
-        // Instances are never reused: the session's instance goes with it.
-        if let Some(instance) = instance_id {
+        // Instances are never reused: the session's instance goes with it (an image
+        // builder's stays: it has a life of its own).
+        if let Some(instance) = instance_id.clone().filter(|_| !on_builder) {
             self.release_instance(&instance);
         }
     }
