@@ -51,7 +51,7 @@ pub struct LaunchSpec {
     pub instance_type: InstanceType,
     pub image: String,
     pub root: ImageRoot,
-    /// true: host network (EnableDefaultInternetAccess); false: empty netns.
+    /// true: a private, NATed network (EnableDefaultInternetAccess); false: empty netns.
     pub network: bool,
     pub stream_view: StreamView,
 }
