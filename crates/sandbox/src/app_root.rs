@@ -56,8 +56,8 @@ pub struct AppRoot {
     /// should it lie in a host tree: overlayfs shows a tree without the sandbox's
     /// covering mounts).
     pub hide: Vec<PathBuf>,
-    /// The sandbox's /etc/resolv.conf is its own ([`crate::Network::Private`]'s): bound
-    /// over the app root's too, since an overlay of /etc shows the file on disk.
+    /// [`crate::Network::Private`]: the instance's resolv.conf (in its runtime dir) is
+    /// bound over the app root's, which otherwise shows the file on disk.
     pub resolv_conf: bool,
 }
 
@@ -267,11 +267,12 @@ fn assemble(root: &AppRoot) -> Result<()> {
     Ok(())
 }
 
-/// Binds the sandbox's /etc/resolv.conf over the app root's, by descriptor and only onto
-/// a regular file: a symlink could lead anywhere from the app root (which is not `/` yet),
+/// Binds the instance's resolv.conf over the app root's, by descriptor and only onto a
+/// regular file: a symlink could lead anywhere from the app root (which is not `/` yet),
 /// and creating a missing file would write it into the writable layer (a builder's image).
 /// A bind over a file leaves the layer untouched. Without a file there, the image keeps
-/// its own resolver configuration (none).
+/// its own resolver configuration (none). The source lies in the runtime dir, which the
+/// instance's uid may change: that only changes what its own apps are told.
 fn bind_resolv_conf(new_root: &Path) -> Result<()> {
     use rustix::fs::{Mode, OFlags, ResolveFlags};
     use rustix::mount::{move_mount, open_tree, MoveMountFlags, OpenTreeFlags};
@@ -297,12 +298,15 @@ fn bind_resolv_conf(new_root: &Path) -> Result<()> {
     {
         return Ok(());
     }
+    let source = Path::new(crate::RUNTIME_MOUNT).join(crate::net::RESOLV_CONF);
     let tree = open_tree(
         rustix::fs::CWD,
-        "/etc/resolv.conf",
-        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+        &source,
+        OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC
+            | OpenTreeFlags::AT_SYMLINK_NOFOLLOW,
     )
-    .context("cloning the sandbox's /etc/resolv.conf")?;
+    .with_context(|| format!("cloning {}", source.display()))?;
     move_mount(
         &tree,
         "",

@@ -86,17 +86,19 @@ pub(crate) fn args(
     }
     push(&[&"--bind", &spec.runtime_dir, &RUNTIME_MOUNT]);
     if let Some(private) = private {
-        let (info, block) = (private.info_fd.to_string(), private.block_fd.to_string());
         // The host's may name a resolver on its loopback, which the sandbox cannot reach.
-        push(&[
-            &"--ro-bind",
-            &private.resolv_conf,
-            &private.resolv_conf_target,
-            &"--info-fd",
-            &info,
-            &"--block-fd",
-            &block,
-        ]);
+        // Not where the app root overlays the host's /etc: the kernel refuses an overlay
+        // whose lower dir holds a mount it cannot see through (EINVAL); enter-root binds
+        // the file over the app root's instead.
+        if !overlays_host_etc(&spec.root) {
+            push(&[
+                &"--ro-bind",
+                &private.resolv_conf,
+                &private.resolv_conf_target,
+            ]);
+        }
+        let (info, block) = (private.info_fd.to_string(), private.block_fd.to_string());
+        push(&[&"--info-fd", &info, &"--block-fd", &block]);
     }
     for (host, inside) in &spec.read_only {
         push(&[&"--ro-bind", host, inside]);
@@ -140,6 +142,10 @@ pub(crate) fn args(
     push(&[&"--chdir", &HOME_MOUNT, &"--"]);
     args.extend(spec.command.iter().map(OsString::from));
     args
+}
+
+fn overlays_host_etc(root: &ImageRoot) -> bool {
+    matches!(root, ImageRoot::Layers { on_host: true, .. })
 }
 
 /// HOME, USER, PATH and LANG, then the spec's variables (which override them).
@@ -226,11 +232,6 @@ mod tests {
     fn a_private_network_has_its_own_namespace_resolver_and_is_held_for_slirp() {
         let mut spec = spec();
         spec.network = Network::Private;
-        spec.root = ImageRoot::Layers {
-            on_host: true,
-            layers: vec![],
-            builder_layer: None,
-        };
         let private = PrivateNetwork {
             info_fd: 5,
             block_fd: 6,
@@ -249,9 +250,25 @@ mod tests {
             ),
             "{args}"
         );
+
+        // Over the host's /etc, only the app root gets it.
+        spec.root = ImageRoot::Layers {
+            on_host: true,
+            layers: vec![],
+            builder_layer: None,
+        };
+        let over_host = joined(&super::args(&spec, &[], Some(&private)));
         assert!(
-            args.contains("resolv_conf=1"),
-            "the app root binds it too: {args}"
+            !over_host.contains("--ro-bind /srv/run/i-1/resolv.conf"),
+            "{over_host}"
+        );
+        assert!(
+            over_host.contains("--bind /srv/run/i-1 /run/porthole --info-fd 5 --block-fd 6 "),
+            "{over_host}"
+        );
+        assert!(
+            over_host.contains("resolv_conf=1"),
+            "the app root binds it: {over_host}"
         );
     }
 
