@@ -11,8 +11,9 @@ PACKAGES=(
   cmake nasm
   # SAML signatures: samael builds on libxmlsec1 and OpenSSL (bindgen needs libclang)
   libxmlsec1-dev libssl-dev libclang-dev pkg-config
-  # sandboxing
-  bubblewrap
+  # sandboxing; slirp4netns gives sandboxes with internet access a private, NATed
+  # network of their own (no route to the host's loopback services)
+  bubblewrap slirp4netns
   # browser tests and benchmarks (driven by playwright-core from npm)
   chromium
   # test tools

@@ -101,7 +101,7 @@ pub struct Fleet {
     pub disconnect_timeout_secs: u64,
     /// 0 disables the idle timeout.
     pub idle_disconnect_timeout_secs: u64,
-    /// true: the instance shares the host network; false: an empty netns.
+    /// true: a private, NATed network (no host loopback); false: an empty netns.
     pub enable_default_internet_access: bool,
     pub stream_view: StreamView,
     pub state: FleetState,

@@ -57,7 +57,7 @@ pub struct LaunchSpec {
     /// An image builder's name and the image store's directory its changes are kept in.
     pub image_builder: Option<String>,
     pub writable_layer: Option<String>,
-    /// true: outbound network (EnableDefaultInternetAccess); false: empty netns.
+    /// true: a private, NATed network (EnableDefaultInternetAccess); false: empty netns.
     pub network: bool,
     pub stream_view: StreamView,
 }

@@ -45,6 +45,8 @@ const TOOL_NAMES: &[&str] = &["image-assistant", "AppStreamImageAssistant"];
 /// builder's `root` is what "create image" turns into a layer.
 const CHANGES_DIR: &str = "root";
 const WORK_DIR: &str = "work";
+/// Relative to the app root.
+const RESOLV_CONF_IN_ROOT: &str = "etc/resolv.conf";
 
 /// How the app root is assembled, as the sandbox passes it in [`APP_ROOT_ENV`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,16 +63,20 @@ pub struct AppRoot {
     /// should it lie in a host tree: overlayfs shows a tree without the sandbox's
     /// covering mounts).
     pub hide: Vec<PathBuf>,
+    /// [`crate::Network::Private`]: the instance's resolv.conf (in its runtime dir) is
+    /// bound over the app root's, which otherwise shows the file on disk.
+    pub resolv_conf: bool,
 }
 
 impl AppRoot {
     /// One `key=value` per line.
     pub fn encode(&self) -> String {
         let mut text = format!(
-            "on_host={}\nlayers={}\nbuilder={}\n",
+            "on_host={}\nlayers={}\nbuilder={}\nresolv_conf={}\n",
             u8::from(self.on_host),
             self.layers,
-            u8::from(self.builder)
+            u8::from(self.builder),
+            u8::from(self.resolv_conf)
         );
         for path in &self.hide {
             text.push_str(&format!("hide={}\n", path.display()));
@@ -84,6 +90,7 @@ impl AppRoot {
             layers: 0,
             builder: false,
             hide: Vec::new(),
+            resolv_conf: false,
         };
         for line in text.lines().filter(|l| !l.is_empty()) {
             let (key, value) = line
@@ -97,6 +104,7 @@ impl AppRoot {
             match key {
                 "on_host" => root.on_host = flag()?,
                 "builder" => root.builder = flag()?,
+                "resolv_conf" => root.resolv_conf = flag()?,
                 "layers" => root.layers = value.parse().context("app root layers")?,
                 "hide" => root.hide.push(PathBuf::from(value)),
                 _ => bail!("unknown app root key {key:?}"),
@@ -253,6 +261,9 @@ fn assemble(root: &AppRoot) -> Result<()> {
         .with_context(|| format!("mounting the overlay {}", overlay.options()))?;
     }
     let new_root = Path::new(NEW_ROOT);
+    if root.resolv_conf {
+        bind_resolv_conf(new_root).context("binding the sandbox's resolv.conf into the image")?;
+    }
     for hidden in &root.hide {
         let inside = new_root.join(hidden.strip_prefix("/").unwrap_or(hidden));
         if inside.is_dir() {
@@ -293,6 +304,56 @@ fn runtime_into(new_root: &Path, builder: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Binds the instance's resolv.conf over the app root's, by descriptor and only onto a
+/// regular file: a symlink could lead anywhere from the app root (which is not `/` yet),
+/// and creating a missing file would write it into the writable layer (a builder's image).
+/// A bind over a file leaves the layer untouched. Without a file there, the image keeps
+/// its own resolver configuration (none). The source lies in the runtime dir, which the
+/// instance's uid may change: that only changes what its own apps are told.
+fn bind_resolv_conf(new_root: &Path) -> Result<()> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    use rustix::mount::{move_mount, open_tree, MoveMountFlags, OpenTreeFlags};
+    let root = rustix::fs::open(
+        new_root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .with_context(|| format!("opening {}", new_root.display()))?;
+    let target = match rustix::fs::openat2(
+        &root,
+        RESOLV_CONF_IN_ROOT,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT | rustix::io::Errno::LOOP) => return Ok(()),
+        Err(e) => return Err(e).context("opening the image's etc/resolv.conf"),
+    };
+    if rustix::fs::FileType::from_raw_mode(rustix::fs::fstat(&target)?.st_mode)
+        != rustix::fs::FileType::RegularFile
+    {
+        return Ok(());
+    }
+    let source = Path::new(crate::RUNTIME_MOUNT).join(crate::net::RESOLV_CONF);
+    let tree = open_tree(
+        rustix::fs::CWD,
+        &source,
+        OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC
+            | OpenTreeFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .with_context(|| format!("cloning {}", source.display()))?;
+    move_mount(
+        &tree,
+        "",
+        &target,
+        "",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+    )
+    .context("mounting it on the image's etc/resolv.conf")
 }
 
 /// The host's top-level symlinks (merged /usr: bin -> usr/bin) and mount points.
@@ -356,6 +417,7 @@ mod tests {
             layers: 2,
             builder: false,
             hide: vec!["/var/lib/porthole".into()],
+            resolv_conf: false,
         }
     }
 
@@ -363,6 +425,9 @@ mod tests {
     fn the_app_root_survives_its_environment_variable() {
         let mut spec = root(true);
         spec.builder = true;
+        assert_eq!(AppRoot::decode(&spec.encode()).unwrap(), spec);
+        spec.resolv_conf = true;
+        assert!(spec.encode().contains("resolv_conf=1\n"));
         assert_eq!(AppRoot::decode(&spec.encode()).unwrap(), spec);
         assert!(AppRoot::decode("layers=x").is_err());
         assert!(AppRoot::decode("builder=2").is_err());

@@ -1,7 +1,8 @@
 //! The bubblewrap command line for an instance (pure: paths in, arguments out).
 
 use std::ffi::OsString;
-use std::path::Path;
+use std::os::fd::RawFd;
+use std::path::{Path, PathBuf};
 
 use crate::app_root::{self, AppRoot, APP_ROOT_ENV};
 use crate::{ImageRoot, InstanceSpec, Network};
@@ -19,8 +20,24 @@ pub const TEMPORARY_FILES_MOUNT: &str = "/home/user/MyFiles/TemporaryFiles";
 pub const TEMPORARY_FILES_DIR: &str = "TemporaryFiles";
 const PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
+/// What bwrap does for [`Network::Private`] (net.rs).
+pub(crate) struct PrivateNetwork {
+    /// bwrap reports its child's pid here.
+    pub info_fd: RawFd,
+    /// bwrap holds the command until slirp4netns has configured the network.
+    pub block_fd: RawFd,
+    /// Naming slirp4netns's resolver, bound over `resolv_conf_target`.
+    pub resolv_conf: PathBuf,
+    pub resolv_conf_target: PathBuf,
+}
+
 /// `hide` holds the paths to cover with an empty tmpfs; they must exist on the host.
-pub(crate) fn args(spec: &InstanceSpec, hide: &[&Path]) -> Vec<OsString> {
+/// `private` is given for, and only for, [`Network::Private`].
+pub(crate) fn args(
+    spec: &InstanceSpec,
+    hide: &[&Path],
+    private: Option<&PrivateNetwork>,
+) -> Vec<OsString> {
     let mut args: Vec<OsString> = Vec::new();
     let mut push = |items: &[&dyn AsRef<std::ffi::OsStr>]| {
         args.extend(items.iter().map(|item| item.as_ref().to_os_string()));
@@ -68,6 +85,21 @@ pub(crate) fn args(spec: &InstanceSpec, hide: &[&Path]) -> Vec<OsString> {
         push(&[&"--tmpfs", path]);
     }
     push(&[&"--bind", &spec.runtime_dir, &RUNTIME_MOUNT]);
+    if let Some(private) = private {
+        // The host's may name a resolver on its loopback, which the sandbox cannot reach.
+        // Not where the app root overlays the host's /etc: the kernel refuses an overlay
+        // whose lower dir holds a mount it cannot see through (EINVAL); enter-root binds
+        // the file over the app root's instead.
+        if !overlays_host_etc(&spec.root) {
+            push(&[
+                &"--ro-bind",
+                &private.resolv_conf,
+                &private.resolv_conf_target,
+            ]);
+        }
+        let (info, block) = (private.info_fd.to_string(), private.block_fd.to_string());
+        push(&[&"--info-fd", &info, &"--block-fd", &block]);
+    }
     for (host, inside) in &spec.read_only {
         push(&[&"--ro-bind", host, inside]);
     }
@@ -96,6 +128,7 @@ pub(crate) fn args(spec: &InstanceSpec, hide: &[&Path]) -> Vec<OsString> {
             layers: layers.len(),
             builder: builder_layer.is_some(),
             hide: hide.iter().map(|p| p.to_path_buf()).collect(),
+            resolv_conf: private.is_some(),
         };
         env.push((APP_ROOT_ENV.to_owned(), app_root.encode()));
     }
@@ -109,6 +142,10 @@ pub(crate) fn args(spec: &InstanceSpec, hide: &[&Path]) -> Vec<OsString> {
     push(&[&"--chdir", &HOME_MOUNT, &"--"]);
     args.extend(spec.command.iter().map(OsString::from));
     args
+}
+
+fn overlays_host_etc(root: &ImageRoot) -> bool {
+    matches!(root, ImageRoot::Layers { on_host: true, .. })
 }
 
 /// HOME, USER, PATH and LANG, then the spec's variables (which override them).
@@ -168,7 +205,7 @@ mod tests {
 
     #[test]
     fn full_command_line() {
-        let args = joined(&args(&spec(), &[Path::new("/var/lib/porthole")]));
+        let args = joined(&args(&spec(), &[Path::new("/var/lib/porthole")], None));
         assert_eq!(
             args,
             "--unshare-all --die-with-parent --new-session --uid 200001 --gid 200001 \
@@ -187,15 +224,59 @@ mod tests {
     fn host_network_shares_the_net_namespace_only() {
         let mut spec = spec();
         spec.network = Network::Host;
-        let args = joined(&args(&spec, &[]));
+        let args = joined(&args(&spec, &[], None));
         assert!(args.starts_with("--unshare-all --share-net --die-with-parent"));
+    }
+
+    #[test]
+    fn a_private_network_has_its_own_namespace_resolver_and_is_held_for_slirp() {
+        let mut spec = spec();
+        spec.network = Network::Private;
+        let private = PrivateNetwork {
+            info_fd: 5,
+            block_fd: 6,
+            resolv_conf: "/srv/run/i-1/resolv.conf".into(),
+            resolv_conf_target: "/etc/resolv.conf".into(),
+        };
+        let args = joined(&args(&spec, &[], Some(&private)));
+        assert!(
+            args.starts_with("--unshare-all --die-with-parent"),
+            "{args}"
+        );
+        assert!(
+            args.contains(
+                "--bind /srv/run/i-1 /run/porthole --ro-bind /srv/run/i-1/resolv.conf \
+                 /etc/resolv.conf --info-fd 5 --block-fd 6 "
+            ),
+            "{args}"
+        );
+
+        // Over the host's /etc, only the app root gets it.
+        spec.root = ImageRoot::Layers {
+            on_host: true,
+            layers: vec![],
+            builder_layer: None,
+        };
+        let over_host = joined(&super::args(&spec, &[], Some(&private)));
+        assert!(
+            !over_host.contains("--ro-bind /srv/run/i-1/resolv.conf"),
+            "{over_host}"
+        );
+        assert!(
+            over_host.contains("--bind /srv/run/i-1 /run/porthole --info-fd 5 --block-fd 6 "),
+            "{over_host}"
+        );
+        assert!(
+            over_host.contains("resolv_conf=1"),
+            "the app root binds it: {over_host}"
+        );
     }
 
     #[test]
     fn without_home_the_home_is_an_empty_directory_on_the_private_home_tmpfs() {
         let mut spec = spec();
         spec.home_dir = None;
-        let args = joined(&args(&spec, &[]));
+        let args = joined(&args(&spec, &[], None));
         assert!(args.contains("--tmpfs /home --bind /srv/run/i-1 /run/porthole --dir /home/user "));
         assert!(args.contains("--setenv HOME /home/user"));
         assert!(args.contains("--chdir /home/user --"));

@@ -6,20 +6,23 @@
 //! before bwrap runs: every process of the instance is in the cgroup from its first
 //! instruction, and nothing in the sandbox ever runs as root.
 
-// The pre-exec hooks (fork-to-exec window) and mount_setattr(2) (folder.rs) are the only
-// unsafe code; see their SAFETY comments.
+// The pre-exec hooks (fork-to-exec window), mount_setattr(2) and setns (folder.rs) and the
+// NS_GET_USERNS ioctl (net.rs) are the only unsafe code; see their SAFETY comments.
 #![allow(unsafe_code)]
 
 mod app_root;
 mod bwrap;
 mod cgroup;
 mod folder;
+mod net;
 mod uid;
 
 use std::ffi::CString;
 use std::fs;
+use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{chown, DirBuilderExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -37,6 +40,7 @@ pub use bwrap::{
 };
 pub use cgroup::{cgroup_support, CgroupSupport};
 pub use folder::{attach_folder, attach_image, detach_folder, own_for_folder, FOLDER_OWNER};
+pub use net::NAMESERVER;
 pub use uid::{UidLease, UidPool};
 
 const BWRAP: &str = "bwrap";
@@ -57,8 +61,12 @@ pub struct Limits {
 pub enum Network {
     /// An own, empty network namespace: only loopback.
     None,
-    /// The host's network namespace (including its abstract unix sockets).
+    /// The host's network namespace (including its abstract unix sockets and every
+    /// service listening on the host's loopback).
     Host,
+    /// An own network namespace NATed to the outside by slirp4netns (net.rs): 10.0.2.100,
+    /// DNS at [`NAMESERVER`] (its /etc/resolv.conf says so), the host's loopback out of reach.
+    Private,
 }
 
 /// The filesystem the instance's applications see as `/`.
@@ -126,6 +134,11 @@ impl Instance {
     /// The host pid of the outer bwrap process.
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// The host pid of the slirp4netns serving a [`Network::Private`] instance.
+    pub fn network_pid(&self) -> Option<u32> {
+        self.cleanup.network.as_ref().map(net::Slirp::pid)
     }
 
     pub fn runtime_dir(&self) -> &Path {
@@ -204,6 +217,7 @@ impl Instance {
         let mut cleanup = Cleanup {
             cgroups: self.cleanup.cgroups.clone(),
             runtime_dir: self.cleanup.runtime_dir.clone(),
+            network: self.cleanup.network.take(),
             done: false,
         };
         self.cleanup.done = true;
@@ -237,6 +251,7 @@ impl Drop for Instance {
 struct Cleanup {
     cgroups: Vec<PathBuf>,
     runtime_dir: PathBuf,
+    network: Option<net::Slirp>,
     done: bool,
 }
 
@@ -246,6 +261,8 @@ impl Cleanup {
             return;
         }
         self.done = true;
+        // Killed and reaped: also where there are no cgroups to take it down.
+        drop(self.network.take());
         cgroup::remove(self.cgroups.iter().map(PathBuf::as_path));
         if let Err(e) = fs::remove_dir_all(&self.runtime_dir) {
             if e.kind() != std::io::ErrorKind::NotFound {
@@ -262,6 +279,8 @@ impl Drop for Cleanup {
 }
 
 /// Start the sandbox. Needs a tokio runtime (the child is a `tokio::process::Child`) and root.
+/// With [`Network::Private`], returns once the network is up (milliseconds, blocking): the
+/// sandbox's command starts only then.
 pub fn launch(spec: &InstanceSpec) -> Result<Instance> {
     validate(spec)?;
     let groups = cgroup::plan(cgroup_support(), &spec.id, &spec.limits)?;
@@ -276,6 +295,7 @@ pub fn launch(spec: &InstanceSpec) -> Result<Instance> {
     let mut cleanup = Cleanup {
         cgroups: Vec::new(),
         runtime_dir: spec.runtime_dir.clone(),
+        network: None,
         done: false,
     };
     owned_private_dir(&spec.runtime_dir, spec.uid, spec.gid)?;
@@ -296,9 +316,25 @@ pub fn launch(spec: &InstanceSpec) -> Result<Instance> {
         .map(PathBuf::as_path)
         .filter(|p| p.exists())
         .collect();
-    let mut command = Command::new(BWRAP);
+    let hold = match spec.network {
+        Network::Private => {
+            net::write_resolv_conf(&spec.runtime_dir)?;
+            Some(net::Hold::new()?)
+        }
+        Network::None | Network::Host => None,
+    };
+    let private = hold.as_ref().map(|hold| {
+        let (info_fd, block_fd) = hold.bwrap_fds();
+        bwrap::PrivateNetwork {
+            info_fd,
+            block_fd,
+            resolv_conf: spec.runtime_dir.join(net::RESOLV_CONF),
+            resolv_conf_target: net::resolv_conf_target(),
+        }
+    });
+    let mut command = std::process::Command::new(BWRAP);
     command
-        .args(bwrap::args(spec, &hide))
+        .args(bwrap::args(spec, &hide, private.as_ref()))
         .env_clear()
         .stdin(Stdio::null())
         // Own process group: a Ctrl-C at the server's terminal reaches the server, which
@@ -312,20 +348,48 @@ pub fn launch(spec: &InstanceSpec) -> Result<Instance> {
             .with_context(|| format!("opening {}", log.display()))?;
         command.stdout(file.try_clone()?).stderr(file);
     }
-    join_cgroups_and_drop_to(&mut command, &cleanup.cgroups, spec.uid, spec.gid)?;
+    let setup = ChildSetup {
+        inherit: private
+            .as_ref()
+            .map(|p| vec![p.info_fd, p.block_fd])
+            .unwrap_or_default(),
+        user_namespace: None,
+        // bwrap's own --die-with-parent.
+        parent_death: false,
+    };
+    prepare_child(&mut command, &cleanup.cgroups, spec.uid, spec.gid, setup)?;
 
-    let child = spawn_on_long_lived_thread(command, handle)
-        .with_context(|| format!("spawning {BWRAP} (package bubblewrap)"))?;
+    let mut command = Command::from(command);
+    let child = on_spawner_thread(move || {
+        // The child registers with the caller's runtime for its exit notification.
+        let _runtime = handle.enter();
+        command.spawn()
+    })
+    .with_context(|| format!("spawning {BWRAP} (package bubblewrap)"))?;
+    let started = hold.map(net::Hold::bwrap_started);
     let pid = child.id().context("bwrap exited at once")?;
-    tracing::info!(id = %spec.id, pid, uid = spec.uid, "instance started");
-    Ok(Instance {
+    let mut instance = Instance {
         id: spec.id.clone(),
         pid,
         child,
         exit: None,
         cleanup,
         _lease: None,
-    })
+    };
+    // A failure drops `instance`, which kills the sandbox and cleans up.
+    if let Some(started) = started {
+        let slirp = net::attach(
+            started,
+            &instance.cleanup.cgroups,
+            spec.uid,
+            spec.gid,
+            spec.log_file.as_deref(),
+        )
+        .with_context(|| format!("attaching the private network of instance {}", spec.id))?;
+        instance.cleanup.network = Some(slirp);
+    }
+    tracing::info!(id = %spec.id, pid, uid = spec.uid, "instance started");
+    Ok(instance)
 }
 
 /// What [`remove_leftover`] found.
@@ -371,6 +435,7 @@ pub fn remove_leftover(id: &str, runtime_dir: &Path) -> Result<Leftover> {
     let mut cleanup = Cleanup {
         cgroups,
         runtime_dir: runtime_dir.to_owned(),
+        network: None,
         done: false,
     };
     cleanup.run();
@@ -480,14 +545,26 @@ fn owned_private_dir(dir: &Path, uid: u32, gid: u32) -> Result<()> {
         .with_context(|| format!("chmod 0700 {}", dir.display()))
 }
 
+/// What a sandbox's helper process needs beyond its cgroups and ids.
+pub(crate) struct ChildSetup {
+    /// Descriptors (CLOEXEC here) the child keeps across exec.
+    pub inherit: Vec<RawFd>,
+    /// A user namespace to join after dropping to the uid (slirp4netns, net.rs).
+    pub user_namespace: Option<RawFd>,
+    /// SIGKILL when the forking thread exits (see [`on_spawner_thread`]).
+    pub parent_death: bool,
+}
+
 /// In the child, before exec: enter the cgroups (writing "0" to `cgroup.procs` moves the
-/// writer) while still root, then drop to uid/gid with no supplementary groups. std's
-/// `CommandExt::uid` would drop privileges before pre-exec hooks run, too early for this.
-fn join_cgroups_and_drop_to(
-    command: &mut Command,
+/// writer) while still root, then drop to uid/gid with no supplementary groups, then what
+/// `setup` asks for. std's `CommandExt::uid` would drop privileges before pre-exec hooks
+/// run, too early for this.
+pub(crate) fn prepare_child(
+    command: &mut std::process::Command,
     cgroups: &[PathBuf],
     uid: u32,
     gid: u32,
+    setup: ChildSetup,
 ) -> Result<()> {
     let procs: Vec<CString> = cgroups
         .iter()
@@ -505,15 +582,33 @@ fn join_cgroups_and_drop_to(
             )?;
             rustix::io::write(&fd, b"0")?;
         }
+        for fd in &setup.inherit {
+            // SAFETY: fcntl on a descriptor the parent keeps open until spawn returns.
+            if unsafe { libc::fcntl(*fd, libc::F_SETFD, 0) } != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
         rustix::thread::set_thread_groups(&[])?;
         rustix::thread::set_thread_gid(gid)?;
         rustix::thread::set_thread_uid(uid)?;
+        if let Some(ns) = setup.user_namespace {
+            // SAFETY: setns on a descriptor the parent keeps open until spawn returns; the
+            // child is single-threaded, as joining a user namespace requires.
+            if unsafe { libc::setns(ns, libc::CLONE_NEWUSER) } != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        if setup.parent_death {
+            // Last: changing credentials (setuid, setns) clears it.
+            rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
+        }
         Ok(())
     };
     // SAFETY: the hook runs in the forked child, where only async-signal-safe work is
-    // allowed: it allocates nothing (the paths are prepared above, the ids are Copy) and
-    // makes only raw syscalls (open, write, close, setgroups, setgid, setuid). The child
-    // has a single thread, so the per-thread id syscalls change the whole process.
+    // allowed: it allocates nothing (the paths and descriptor lists are prepared above,
+    // the ids are Copy) and makes only raw syscalls (open, write, close, fcntl, setgroups,
+    // setgid, setuid, setns, prctl). The child has a single thread, so the per-thread id
+    // syscalls change the whole process.
     unsafe {
         command.pre_exec(hook);
     }
@@ -525,10 +620,9 @@ type Job = Box<dyn FnOnce() + Send>;
 /// bwrap's `--die-with-parent` (PR_SET_PDEATHSIG) fires when the *thread* that forked it
 /// exits. Forking from a thread that lives as long as the process makes it mean "when the
 /// server dies", wherever `launch` is called from (a blocking-pool thread exits when idle).
-fn spawn_on_long_lived_thread(
-    mut command: Command,
-    handle: tokio::runtime::Handle,
-) -> Result<Child> {
+pub(crate) fn on_spawner_thread<T: Send + 'static>(
+    spawn: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T> {
     static SPAWNER: OnceLock<mpsc::Sender<Job>> = OnceLock::new();
     let spawner = SPAWNER.get_or_init(|| {
         let (tx, rx) = mpsc::channel::<Job>();
@@ -545,9 +639,7 @@ fn spawn_on_long_lived_thread(
     let (reply, result) = mpsc::sync_channel(1);
     spawner
         .send(Box::new(move || {
-            // The child registers with the caller's runtime for its exit notification.
-            let _runtime = handle.enter();
-            let _ = reply.send(command.spawn());
+            let _ = reply.send(spawn());
         }))
         .map_err(|_| anyhow!("the sandbox spawner thread is gone"))?;
     Ok(result

@@ -280,8 +280,9 @@ impl Instances {
                 memory_bytes: u64::from(memory_mib) * 1024 * 1024,
                 pids: MAX_PIDS,
             },
+            // Internet access, not the host's loopback services (admin API).
             network: if spec.network {
-                Network::Host
+                Network::Private
             } else {
                 Network::None
             },
