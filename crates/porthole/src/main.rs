@@ -94,6 +94,10 @@ enum Command {
     /// when the image is not the host's).
     #[command(hide = true)]
     EnterRoot {
+        /// The app's working directory in the image (relative to HOME); HOME when
+        /// absent or missing.
+        #[arg(long)]
+        cwd: Option<PathBuf>,
         #[arg(required = true, last = true)]
         command: Vec<String>,
     },
@@ -186,9 +190,8 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         // Single-threaded: no runtime may have started.
-        Command::EnterRoot { command } => {
-            let home = std::env::var_os("HOME").unwrap_or_default();
-            match porthole_sandbox::enter_app_root(&command, std::path::Path::new(&home))? {}
+        Command::EnterRoot { cwd, command } => {
+            match porthole_sandbox::enter_app_root(&command, cwd.as_deref())? {}
         }
         Command::Stream {
             listen,
