@@ -92,6 +92,13 @@ export function probeImage(catalog = [{ name: 'probe', display_name: 'Probe', la
   return { layout, blobs, work };
 }
 
+/** The OCI archive of a layout (`skopeo copy ... oci-archive:` writes the same tar), beside it. */
+export function archiveOf(layout) {
+  const archive = `${layout}.tar`;
+  execFileSync('tar', ['--numeric-owner', '--owner=0', '--group=0', '-C', layout, '-cf', archive, '.']);
+  return archive;
+}
+
 /** A tar whose one entry is named `name` (GNU tar would refuse to write `../`). */
 export function tarWithEntry(name, text = 'x') {
   const script = [
