@@ -2,13 +2,17 @@
 // create a fleet and a stack and associate them, watch the fleet reach RUNNING, create
 // a user, see a streaming session opened from another browser context appear live and
 // expire it; the console's temporary credentials work with the API until they expire,
-// and altered ones never do. Keyboard and labels are checked with axe-core.
+// and altered ones never do. Keyboard and labels are checked with axe-core. An OCI
+// archive imported through the console's form becomes an AVAILABLE image; a bad one
+// shows the server's reason, word for word.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitFor, waitStreaming } from './harness.mjs';
 import { serveTest, assertAccessible, readCredentials, fleetOf, REGION, DEFAULT_NAME } from './serve-harness.mjs';
-import { adminApi } from '../../web/console/sigv4.js';
+import { probeImage, archiveOf } from './oci-image.mjs';
+import { adminApi, importImage } from '../../web/console/sigv4.js';
 
 const row = (page, attribute, value) => page.locator(`tr[data-${attribute}="${value}"]`);
 
@@ -138,4 +142,45 @@ test('an administrator runs fleets, stacks, users and sessions from the console,
     }
   }, { timeout: 10000, interval: 200, what: 'the one-second credentials to expire' });
   assert.equal(expired.code, 'ExpiredTokenException');
+});
+
+test('an administrator imports an OCI archive from the console and sees why a bad one is refused', { timeout: 120000 }, async (t) => {
+  const { server, browser } = await serveTest(t);
+  const admin = readCredentials(join(server.dataDir, 'credentials'));
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await page.goto(`${server.endpoint}/console`);
+  await page.getByLabel('Access key ID').fill(admin.accessKeyId);
+  await page.getByLabel('Secret access key').fill(admin.secretAccessKey);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Images' }).click();
+  await row(page, 'image', DEFAULT_NAME).waitFor();
+
+  const status = page.locator('[data-import-status]');
+  const importThrough = async (name, archive) => {
+    await page.getByLabel('Image name').fill(name);
+    await page.getByLabel('OCI archive').setInputFiles(archive);
+    await page.getByRole('button', { name: 'Import image' }).click();
+  };
+  await importThrough('console-image', archiveOf(probeImage().layout));
+  await status.filter({ hasText: 'Imported console-image: AVAILABLE; applications: Probe.' }).waitFor({ timeout: 60000 });
+  // The list refreshes with it.
+  await page.waitForFunction(() => document.querySelector('tr[data-image="console-image"] .state')?.textContent === 'AVAILABLE',
+    null, { timeout: 10000, polling: 100 });
+  await assertAccessible(page, 'the images section');
+  const { Images: [image] } = await server.admin.call('DescribeImages', { Names: ['console-image'] });
+  assert.deepEqual(image.Applications.map((a) => a.LaunchPath), ['/usr/bin/probe']);
+
+  // A catalog naming a program the image lacks: refused, the reason shown as the server gave it.
+  const bad = archiveOf(probeImage([{ name: 'ghost', launch_path: '/usr/bin/not-there' }]).layout);
+  await importThrough('ghost-image', bad);
+  const alert = page.getByRole('alert').filter({ hasText: 'not an executable file' });
+  await alert.waitFor({ timeout: 60000 });
+  await status.filter({ hasText: 'Not imported.' }).waitFor();
+  // The same module signing in Node gets the same answer for the same archive.
+  const refused = await importImage({ endpoint: server.endpoint, credentials: admin, region: REGION, name: 'ghost-image', archive: readFileSync(bad) })
+    .then(() => assert.fail('the bad archive was imported'), (err) => err);
+  assert.match(refused.message, /^InvalidParameterValueException: The image cannot be imported: .*launch path \/usr\/bin\/not-there is not an executable file in the image/);
+  assert.equal(await alert.textContent(), refused.message);
+  const { Images } = await server.admin.call('DescribeImages', {});
+  assert.deepEqual(Images.map((i) => i.Name).sort(), ['console-image', DEFAULT_NAME]);
 });

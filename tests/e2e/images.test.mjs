@@ -60,6 +60,7 @@ describe('images from OCI', { concurrency: 2 }, () => {
     assert.ok(top.includes('usr') && top.includes('home') && top.includes('tmp'), seen);
     assert.ok(!top.includes('srv') && !top.includes('boot'), `the host's top level stays out: ${top}`);
     assert.match(seen, new RegExp(`^uid: ${instance.uid}\\b`, 'm'), 'the app runs as the instance uid');
+    assert.match(seen, /^cwd: \/opt\/probe$/m, 'the app starts in its working directory, inside the image');
 
     // In use by a fleet: DeleteImage refuses; once the fleet is gone, it deletes the root too.
     await assert.rejects(server.admin.call('DeleteImage', { Name: 'probe-image' }), /ResourceInUseException/);

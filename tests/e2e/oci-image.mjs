@@ -62,21 +62,24 @@ export function writeLayout(dir, { layerDirs = [], layerBlobs = [], labels = {} 
 /**
  * The probe image: a base layer (sh, cat, ls, xeyes and their libraries) and an app
  * layer (its /etc/os-release and /usr/bin/probe, which records what it sees of its root
- * in the session's temporary files, then opens an xterm titled probe). Its catalog is in the label.
+ * in the session's temporary files, then opens an xterm titled probe). Its catalog is in the
+ * label; the probe starts in /opt/probe, a directory only the image has.
  */
-export function probeImage(catalog = [{ name: 'probe', display_name: 'Probe', launch_path: '/usr/bin/probe' }]) {
+export function probeImage(catalog = [{ name: 'probe', display_name: 'Probe', launch_path: '/usr/bin/probe', working_directory: '/opt/probe' }]) {
   const work = makeTmp('porthole-oci-');
   const base = join(work, 'base');
   copyPrograms(base, ['/bin/sh', '/bin/cat', '/bin/ls', '/usr/bin/xterm']);
   const app = join(work, 'app');
   mkdirSync(join(app, 'etc'), { recursive: true });
   mkdirSync(join(app, 'usr/bin'), { recursive: true });
+  mkdirSync(join(app, 'opt/probe'), { recursive: true });
   writeFileSync(join(app, 'etc/os-release'), 'ID=porthole-probe\nNAME="Porthole probe image"\n');
   writeFileSync(join(app, 'usr/bin/probe'), [
     '#!/bin/sh',
     'out="$HOME/MyFiles/TemporaryFiles/probe.txt"',
     'cat /etc/os-release > "$out"',
     'echo "root:" $(ls /) >> "$out"',
+    'echo "cwd: $(pwd)" >> "$out"',
     'while read -r key value; do [ "$key" = Uid: ] && echo "uid: $value" >> "$out"; done < /proc/self/status',
     // The image has no locales nor Xlib's locale database: no input method to open.
     'export LC_ALL=C',
@@ -87,6 +90,13 @@ export function probeImage(catalog = [{ name: 'probe', display_name: 'Probe', la
   const layout = join(work, 'layout');
   const blobs = writeLayout(layout, { layerDirs: [base, app], labels: { 'io.porthole.applications': JSON.stringify(catalog) } });
   return { layout, blobs, work };
+}
+
+/** The OCI archive of a layout (`skopeo copy ... oci-archive:` writes the same tar), beside it. */
+export function archiveOf(layout) {
+  const archive = `${layout}.tar`;
+  execFileSync('tar', ['--numeric-owner', '--owner=0', '--group=0', '-C', layout, '-cf', archive, '.']);
+  return archive;
 }
 
 /** A tar whose one entry is named `name` (GNU tar would refuse to write `../`). */

@@ -2,7 +2,7 @@
 // as the AWS CLI (AppStream and Application Auto Scaling, awsJson1_1 over SigV4),
 // signed here with WebCrypto using temporary credentials the server minted at sign-in.
 // The current section's tables refresh every few seconds; forms are left alone.
-import { adminApi } from './sigv4.js';
+import { adminApi, importImage } from './sigv4.js';
 
 const REFRESH_MS = 2000;
 const STORAGE = 'porthole-console-credentials';
@@ -188,6 +188,47 @@ function entitlementForms() {
   return [create, h('hr'), associate];
 }
 
+const appNames = (image) => (image.Applications ?? []).map((a) => a.DisplayName ?? a.Name).join(', ');
+const megabytes = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
+const IMPORT_STATES = {
+  reading: (file) => `Reading ${file.name} (${megabytes(file.size)})...`,
+  hashing: () => 'Computing its SHA-256 (the signature covers it)...',
+  uploading: (file) => `Uploading ${megabytes(file.size)}; the server checks and unpacks every layer...`,
+};
+
+/**
+ * Porthole's OCI import (not an AppStream operation): the archive is hashed here, signed
+ * by that hash and sent whole; the server's reason for refusing it is shown as it gave it.
+ */
+function importImageForm() {
+  const status = h('output', { class: 'muted', 'data-import-status': '' });
+  const submit = h('button', { type: 'submit' }, 'Import image');
+  const form = h('form', { class: 'row', 'aria-label': 'Import an OCI image' },
+    field('Image name', h('input', { name: 'Name', required: true })),
+    field('OCI archive', h('input', { name: 'Archive', type: 'file', required: true, accept: '.tar,application/x-tar' })),
+    submit, status);
+  onSubmit(form, (fields) => {
+    const file = fields.get('Archive');
+    submit.disabled = true;
+    act(async () => {
+      try {
+        const { Image } = await importImage({
+          endpoint, credentials, name: fields.get('Name'), archive: file,
+          onState: (state) => { status.textContent = IMPORT_STATES[state](file); },
+        });
+        status.textContent = `Imported ${Image.Name}: ${Image.State}; applications: ${appNames(Image) || 'none'}.`;
+        form.reset();
+      } catch (err) {
+        status.textContent = 'Not imported.';
+        throw err;
+      } finally {
+        submit.disabled = false;
+      }
+    });
+  });
+  return form;
+}
+
 const SECTIONS = {
   fleets: {
     title: 'Fleets',
@@ -293,12 +334,13 @@ const SECTIONS = {
     title: 'Images',
     async render() {
       const { Images = [] } = await appstream.call('DescribeImages', {});
-      const rows = Images.map((i) => h('tr', {},
+      const rows = Images.map((i) => h('tr', { 'data-image': i.Name },
         h('th', { scope: 'row' }, i.Name), h('td', { class: `state ${i.State}` }, i.State), h('td', {}, i.Platform ?? ''),
-        h('td', {}, (i.Applications ?? []).map((a) => a.DisplayName ?? a.Name).join(', ')),
+        h('td', {}, appNames(i)),
         h('td', {}, time(i.CreatedTime))));
       return table('Images and their applications', ['Name', 'State', 'Platform', 'Applications', 'Created'], rows, 'No image.');
     },
+    form: importImageForm,
   },
   users: {
     title: 'Users',

@@ -37,6 +37,10 @@ pub struct LaunchRequest {
     /// Added to the agent's own environment (AppStream_* variables, say).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Where the app starts, on the image's root (the application's
+    /// WorkingDirectory); the agent's HOME when absent or not a directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_directory: Option<String>,
 }
 
 /// A started app.
@@ -92,9 +96,10 @@ mod tests {
     }
 
     #[test]
-    fn a_launch_request_without_env_has_an_empty_one() {
+    fn a_launch_request_without_env_or_directory_has_neither() {
         let request: LaunchRequest = serde_json::from_str(r#"{"command":["xterm"]}"#).unwrap();
         assert_eq!(request.command, ["xterm"]);
         assert!(request.env.is_empty());
+        assert_eq!(request.working_directory, None);
     }
 }

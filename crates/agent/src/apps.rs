@@ -2,6 +2,7 @@
 //! display, so that stopping it also stops whatever it started.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -10,9 +11,19 @@ use tokio::process::{Child, Command};
 /// How long an app may take to exit after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
-pub fn spawn(command: &[String], env: &BTreeMap<String, String>, display: &str) -> Result<Child> {
+/// Starts `command` in `cwd`, or in the agent's own directory without one.
+pub fn spawn(
+    command: &[String],
+    cwd: Option<&Path>,
+    env: &BTreeMap<String, String>,
+    display: &str,
+) -> Result<Child> {
     let (program, args) = command.split_first().context("no app command given")?;
-    Command::new(program)
+    let mut child = Command::new(program);
+    if let Some(cwd) = cwd {
+        child.current_dir(cwd);
+    }
+    child
         .args(args)
         .envs(env)
         .env("DISPLAY", display)

@@ -146,7 +146,7 @@ pub async fn run_stream(config: StreamConfig) -> Result<ExitStatus> {
         Listen::PathAndAbstract,
         session_name(&config.command),
     )?;
-    let mut app = apps::spawn(&config.command, &BTreeMap::new(), &live.name)?;
+    let mut app = apps::spawn(&config.command, None, &BTreeMap::new(), &live.name)?;
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -247,11 +247,8 @@ async fn launch(
     State(launcher): State<Arc<Launcher>>,
     Json(request): Json<LaunchRequest>,
 ) -> Result<Json<Launched>, (StatusCode, Json<AgentError>)> {
-    match apps::spawn(
-        &app_command(&request.command),
-        &request.env,
-        &launcher.display,
-    ) {
+    let (command, cwd) = app_command(&request.command, request.working_directory.as_deref());
+    match apps::spawn(&command, cwd.as_deref(), &request.env, &launcher.display) {
         Ok(child) => {
             let pid = child.id().unwrap_or_default();
             launcher.apps.lock().await.push(child);
@@ -266,15 +263,27 @@ async fn launch(
     }
 }
 
-/// On an image that is not the host's, apps run on the image's root (the sandbox says
-/// so in the environment): through this executable's `enter-root`.
-fn app_command(command: &[String]) -> Vec<String> {
+/// The command starting an app, and the directory to start it in. On an image that is
+/// not the host's, apps run on the image's root (the sandbox says so in the
+/// environment): through this executable's `enter-root`, which moves to the working
+/// directory itself once inside the image.
+fn app_command(
+    command: &[String],
+    working_directory: Option<&str>,
+) -> (Vec<String>, Option<PathBuf>) {
     match (
         std::env::var_os(porthole_sandbox::APP_ROOT_ENV),
         std::env::current_exe(),
     ) {
-        (Some(_), Ok(exe)) => porthole_sandbox::app_command(&exe, command),
-        _ => command.to_vec(),
+        (Some(_), Ok(exe)) => (
+            porthole_sandbox::app_command(&exe, command, working_directory),
+            None,
+        ),
+        _ => (
+            command.to_vec(),
+            working_directory
+                .map(|dir| porthole_sandbox::app_working_directory(Some(dir.as_ref()))),
+        ),
     }
 }
 
@@ -318,6 +327,11 @@ mod tests {
 
     /// The agent's control routes on a real Unix socket, and the server's client.
     async fn control_api() -> (tempfile::TempDir, AgentClient) {
+        let (dir, client, _) = control_api_with_launcher().await;
+        (dir, client)
+    }
+
+    async fn control_api_with_launcher() -> (tempfile::TempDir, AgentClient, Arc<Launcher>) {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join(porthole_agent_api::SOCKET);
         let listener = tokio::net::UnixListener::bind(&socket).unwrap();
@@ -326,8 +340,49 @@ mod tests {
             display: ":none".into(),
             apps: Mutex::new(Vec::new()),
         });
-        tokio::spawn(async move { axum::serve(listener, control_routes(launcher)).await });
-        (dir, AgentClient::new(socket))
+        let routes = control_routes(launcher.clone());
+        tokio::spawn(async move { axum::serve(listener, routes).await });
+        (dir, AgentClient::new(socket), launcher)
+    }
+
+    /// Launches `sh -c 'pwd > OUT'` in `working_directory` and answers what it wrote,
+    /// once it has exited.
+    async fn launched_apps_directory(working_directory: Option<String>) -> String {
+        let (dir, client, launcher) = control_api_with_launcher().await;
+        let out = dir.path().join("pwd.txt");
+        client
+            .launch(&LaunchRequest {
+                command: vec![
+                    "/bin/sh".into(),
+                    "-c".into(),
+                    format!("pwd > {}", out.display()),
+                ],
+                env: BTreeMap::new(),
+                working_directory,
+            })
+            .await
+            .unwrap();
+        let status = launcher.apps.lock().await[0].wait().await.unwrap();
+        assert!(status.success(), "{status}");
+        std::fs::read_to_string(out).unwrap().trim_end().to_owned()
+    }
+
+    #[tokio::test]
+    async fn an_app_starts_in_its_working_directory() {
+        let work = tempfile::tempdir().unwrap();
+        let work = work.path().canonicalize().unwrap();
+        let seen = launched_apps_directory(Some(work.display().to_string())).await;
+        assert_eq!(seen, work.display().to_string());
+    }
+
+    #[tokio::test]
+    async fn an_app_whose_working_directory_is_missing_starts_in_home() {
+        let home = std::env::var("HOME").unwrap();
+        let seen = launched_apps_directory(Some("/no/such/directory".into())).await;
+        assert_eq!(
+            std::path::Path::new(&seen).canonicalize().unwrap(),
+            std::path::Path::new(&home).canonicalize().unwrap()
+        );
     }
 
     #[tokio::test]
@@ -338,6 +393,7 @@ mod tests {
             .launch(&LaunchRequest {
                 command: vec!["/bin/sh".into(), "-c".into(), "exit 0".into()],
                 env: BTreeMap::from([("AppStream_Stack_Name".into(), "s".into())]),
+                working_directory: None,
             })
             .await
             .unwrap();
@@ -351,6 +407,7 @@ mod tests {
             .launch(&LaunchRequest {
                 command: vec!["/nonexistent/app".into()],
                 env: BTreeMap::new(),
+                working_directory: None,
             })
             .await
             .unwrap_err();

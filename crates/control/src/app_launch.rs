@@ -15,6 +15,8 @@ pub struct AppLaunch {
     /// The executable and its arguments (LaunchParameters split at whitespace).
     pub command: Vec<String>,
     pub env: BTreeMap<String, String>,
+    /// The application's WorkingDirectory, a path on the image's root.
+    pub working_directory: Option<String>,
 }
 
 /// Why an application cannot start in a session.
@@ -100,6 +102,7 @@ impl ControlPlane {
             instance_id,
             command,
             env,
+            working_directory: application.working_directory,
         })
     }
 }
@@ -141,7 +144,7 @@ mod tests {
                 display_name: "Editor".into(),
                 launch_path: "/usr/bin/editor".into(),
                 launch_parameters: Some("--new-window  notes.txt".into()),
-                working_directory: None,
+                working_directory: Some("/srv/notes".into()),
                 icon_url: None,
                 enabled: true,
                 icon_path: None,
@@ -173,7 +176,7 @@ mod tests {
     }
 
     #[test]
-    fn an_app_starts_with_its_parameters_and_the_sessions_appstream_environment() {
+    fn an_app_starts_with_its_parameters_directory_and_the_sessions_appstream_environment() {
         let (cp, session_id) = active_session();
         let launch = cp.app_launch(&session_id, "editor").unwrap();
         let session = cp.session(&session_id).unwrap();
@@ -182,6 +185,7 @@ mod tests {
             launch.command,
             ["/usr/bin/editor", "--new-window", "notes.txt"]
         );
+        assert_eq!(launch.working_directory.as_deref(), Some("/srv/notes"));
         let env = |name: &str| launch.env.get(name).map(String::as_str);
         assert_eq!(env("AppStream_Stack_Name"), Some("s"));
         assert_eq!(env("AppStream_UserName"), Some("ana"));
@@ -218,7 +222,7 @@ mod tests {
             icon: s3(),
             launch_path: "/usr/bin/xterm".into(),
             launch_parameters: Some("-title term".into()),
-            working_directory: None,
+            working_directory: Some("/tmp".into()),
             platforms: vec!["AMAZON_LINUX2".into()],
             instance_families: vec!["GENERAL_PURPOSE".into()],
             app_block: "b".into(),
@@ -234,6 +238,7 @@ mod tests {
         cp.associate_application_fleet("f", "term").unwrap();
         let launch = cp.app_launch(&session_id, "term").unwrap();
         assert_eq!(launch.command, ["/usr/bin/xterm", "-title", "term"]);
+        assert_eq!(launch.working_directory.as_deref(), Some("/tmp"));
         assert_eq!(
             launch
                 .env

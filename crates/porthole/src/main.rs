@@ -101,6 +101,10 @@ enum Command {
         command: image_assistant::AssistantCommand,
     },
     EnterRoot {
+        /// The app's working directory in the image (relative to HOME); HOME when
+        /// absent or missing.
+        #[arg(long)]
+        cwd: Option<PathBuf>,
         #[arg(required = true, last = true)]
         command: Vec<String>,
     },
@@ -211,9 +215,8 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         // Single-threaded: no runtime may have started.
-        Command::EnterRoot { command } => {
-            let home = std::env::var_os("HOME").unwrap_or_default();
-            match porthole_sandbox::enter_app_root(&command, std::path::Path::new(&home))? {}
+        Command::EnterRoot { cwd, command } => {
+            match porthole_sandbox::enter_app_root(&command, cwd.as_deref())? {}
         }
         Command::ImageAssistant { command } => Ok(image_assistant::run(command)),
         Command::Stream {

@@ -172,21 +172,51 @@ impl Overlay {
     }
 }
 
-/// The command that runs `command` on the app root: this executable's `enter-root`.
-pub fn wrap_command(exe: &Path, command: &[String]) -> Vec<String> {
-    let mut wrapped = vec![
-        exe.display().to_string(),
-        "enter-root".to_owned(),
-        "--".to_owned(),
-    ];
+/// The command that runs `command` on the app root: this executable's `enter-root`. The
+/// working directory travels as `--cwd`: it names a directory of the image, which only
+/// exists once enter-root has pivoted into it.
+pub fn wrap_command(
+    exe: &Path,
+    command: &[String],
+    working_directory: Option<&str>,
+) -> Vec<String> {
+    let mut wrapped = vec![exe.display().to_string(), "enter-root".to_owned()];
+    if let Some(dir) = working_directory {
+        wrapped.extend(["--cwd".to_owned(), dir.to_owned()]);
+    }
+    wrapped.push("--".to_owned());
     wrapped.extend(command.iter().cloned());
     wrapped
+}
+
+/// Where an app starts: `requested` (relative to HOME), else HOME, else `/`. A requested
+/// directory that is missing does not fail the launch (AppStream says nothing either way,
+/// and an app in HOME beats no app): it is logged and HOME is used.
+pub fn working_directory(requested: Option<&Path>) -> PathBuf {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    working_directory_in(requested, home.as_deref())
+}
+
+fn working_directory_in(requested: Option<&Path>, home: Option<&Path>) -> PathBuf {
+    let home = home.filter(|home| home.is_dir()).unwrap_or(Path::new("/"));
+    match requested {
+        Some(dir) if home.join(dir).is_dir() => home.join(dir),
+        Some(dir) => {
+            tracing::warn!(
+                "the app's working directory {} is not a directory; starting it in {}",
+                dir.display(),
+                home.display()
+            );
+            home.to_owned()
+        }
+        None => home.to_owned(),
+    }
 }
 
 /// `porthole enter-root`: assembles the app root described by [`APP_ROOT_ENV`], moves
 /// into it and runs `command` there (never returns on success). Must be called while the
 /// process has a single thread (a user namespace can only be entered then).
-pub fn enter(command: &[String], working_directory: &Path) -> Result<Infallible> {
+pub fn enter(command: &[String], requested_directory: Option<&Path>) -> Result<Infallible> {
     let spec = std::env::var(APP_ROOT_ENV).with_context(|| format!("{APP_ROOT_ENV} is not set"))?;
     let root = AppRoot::decode(&spec)?;
     let (program, args) = command.split_first().context("no command to run")?;
@@ -218,11 +248,7 @@ pub fn enter(command: &[String], working_directory: &Path) -> Result<Infallible>
     .context("making the app's mounts private")?;
     assemble(&root).context("assembling the image's root")?;
     pivot_into(Path::new(NEW_ROOT))?;
-    let cwd = if working_directory.is_dir() {
-        working_directory
-    } else {
-        Path::new("/")
-    };
+    let cwd = working_directory(requested_directory);
     let mut command = std::process::Command::new(program);
     if root.builder {
         // Root's PATH: dpkg refuses to run without ldconfig and start-stop-daemon on it.
@@ -486,13 +512,45 @@ mod tests {
     }
 
     #[test]
+    fn an_app_starts_in_its_directory_or_else_home() {
+        let home = tempfile::tempdir().unwrap();
+        let work = home.path().join("work");
+        fs::create_dir(&work).unwrap();
+        let at = |dir: &str| working_directory_in(Some(Path::new(dir)), Some(home.path()));
+        assert_eq!(at(&work.display().to_string()), work);
+        assert_eq!(at("work"), work);
+        assert_eq!(at("/no/such/dir"), home.path());
+        assert_eq!(working_directory_in(None, Some(home.path())), home.path());
+        assert_eq!(
+            working_directory_in(Some(Path::new("/no/such/dir")), Some(Path::new("/no/home"))),
+            Path::new("/")
+        );
+    }
+
+    #[test]
     fn apps_start_through_enter_root() {
         assert_eq!(
             wrap_command(
                 Path::new("/run/porthole-agent"),
-                &["xterm".into(), "-e".into()]
+                &["xterm".into(), "-e".into()],
+                None
             ),
             ["/run/porthole-agent", "enter-root", "--", "xterm", "-e"]
+        );
+        assert_eq!(
+            wrap_command(
+                Path::new("/run/porthole-agent"),
+                &["xterm".into()],
+                Some("/srv/app")
+            ),
+            [
+                "/run/porthole-agent",
+                "enter-root",
+                "--cwd",
+                "/srv/app",
+                "--",
+                "xterm"
+            ]
         );
     }
 }

@@ -97,6 +97,7 @@ pub async fn start_app(server: &Server, session_id: &str, app: &str) -> Result<(
     let request = AgentLaunch {
         command: launch.command,
         env: launch.env,
+        working_directory: launch.working_directory,
     };
     server
         .instances
