@@ -81,7 +81,7 @@ describe('image builders', () => {
     assert.equal(await page.evaluate(() => document.activeElement?.dataset.app), 'xterm');
     await page.keyboard.press('Enter');
     const { instance } = await appIn(server, 'xterm');
-    await until(page, () => window.porthole.windows.some((w) => /xterm/i.test(w.title)), 'the builder terminal');
+    await until(page, () => window.porthole.windows.some((w) => w.title === 'Image builder (root)'), 'the builder terminal');
 
     // The package reaches the builder as a file in its temporary files (as an upload would).
     const temporary = join(RUNTIME_ROOT, instance.id, 'TemporaryFiles');
@@ -116,7 +116,6 @@ describe('image builders', () => {
     assert.ok(hello, JSON.stringify(image.Applications));
     assert.equal(hello.DisplayName, 'Porthole Hello', 'the display name comes from the .desktop entry');
     assert.equal(hello.LaunchPath, '/usr/bin/porthole-hello');
-    assert.ok(hello.IconURL, 'the icon comes from the .desktop entry');
     // The host never saw the package: it is in the image's own layer.
     assert.ok(!existsSync('/usr/bin/porthole-hello'));
     const snapshots = readdirSync(join(server.dataDir, 'images', 'snapshots'));
@@ -129,6 +128,14 @@ describe('image builders', () => {
     const url = await streamingUrl(server, { stack: 'hello', fleet: 'hello', userId: 'hana', applicationId: 'hello' });
     const app = await openClient(browser, url);
     await until(app, () => window.porthole.windows.some((w) => w.title === 'porthole-hello'), 'the new app to stream');
+    // Its icon, found through its .desktop entry, is the image's file.
+    await until(app, () => window.porthole.catalog?.apps?.some((a) => a.name === 'hello'), 'the catalog to load');
+    const icon = await app.evaluate(async () => {
+      const url = window.porthole.catalog.apps.find((a) => a.name === 'hello').iconUrl;
+      const response = await fetch(url);
+      return { status: response.status, type: response.headers.get('content-type'), size: (await response.arrayBuffer()).byteLength };
+    });
+    assert.deepEqual(icon, { status: 200, type: 'image/png', size: PNG.length });
     const { instance: fleetInstance } = await appIn(server, 'xterm', { exclude: [instance.id] });
     const report = join(RUNTIME_ROOT, fleetInstance.id, 'TemporaryFiles', 'hello.txt');
     await waitFor(() => fileText(report)?.includes('uid:'), { what: 'the app to report', diag: server.tail });

@@ -275,8 +275,13 @@ fn app_command(
         std::env::var_os(porthole_sandbox::APP_ROOT_ENV),
         std::env::current_exe(),
     ) {
-        (Some(_), Ok(exe)) => (
-            porthole_sandbox::app_command(&exe, command, working_directory),
+        (Some(spec), Ok(exe)) => (
+            porthole_sandbox::app_command(
+                &exe,
+                command,
+                working_directory,
+                &spec.to_string_lossy(),
+            ),
             None,
         ),
         _ => (

@@ -33,7 +33,10 @@ pub(crate) const SCRATCH: &str = "/run/porthole-image/scratch";
 /// The environment variable carrying the [`AppRoot`] from the sandbox to `enter-root`.
 pub const APP_ROOT_ENV: &str = "PORTHOLE_APP_ROOT";
 /// The host's trees an image builder on the host can change.
-const HOST_TREES: &[&str] = &["usr", "etc", "var", "opt"];
+pub(crate) const HOST_TREES: &[&str] = &["usr", "etc", "var", "opt"];
+/// Inside an image builder's sandbox: the host's trees, id-mapped so that their root-owned
+/// files are the builder's root's (see [`crate::attach_image`]).
+pub(crate) const HOST_TREES_MOUNT: &str = "/run/porthole-image/host";
 /// The instance's own mounts every app root shares (the X socket is in /tmp).
 const SHARED_MOUNTS: &[&str] = &["dev", "proc", "sys", "tmp", "home"];
 /// In an image builder's app root: this executable as the image assistant's commands,
@@ -139,7 +142,10 @@ impl AppRoot {
                     .map(|layer| layer.join(tree))
                     .filter(|dir| exists(dir))
                     .collect();
-                lower.push(Path::new("/").join(tree));
+                lower.push(match self.builder {
+                    true => Path::new(HOST_TREES_MOUNT).join(tree),
+                    false => Path::new("/").join(tree),
+                });
                 Overlay {
                     target: Path::new(NEW_ROOT).join(tree),
                     lower,
@@ -172,14 +178,56 @@ impl Overlay {
     }
 }
 
-/// The command that runs `command` on the app root: this executable's `enter-root`. The
-/// working directory travels as `--cwd`: it names a directory of the image, which only
-/// exists once enter-root has pivoted into it.
-pub fn wrap_command(
+/// Terminal emulators that cannot run as an image builder's root (see [`app_command`]).
+const TERMINALS: &[&str] = &["xterm", "uxterm"];
+/// The shell a builder's terminal runs when not told which.
+// Not a login shell: /etc/profile would replace the PATH that has the image assistant.
+const BUILDER_SHELL: &[&str] = &["/bin/bash"];
+const BUILDER_TERMINAL_TITLE: &str = "Image builder (root)";
+
+/// The command that starts `command` on the app root described by `spec` (the sandbox's
+/// [`APP_ROOT_ENV`]). In an image builder a terminal emulator is the exception: xterm as
+/// root of a namespace that may not set groups exits at once (its initgroups fails), so
+/// it stays on the instance's root as the instance's user and only the program it runs
+/// (`-e`, else a login shell) enters the image, as root there.
+pub fn app_command(
     exe: &Path,
     command: &[String],
     working_directory: Option<&str>,
+    spec: &str,
 ) -> Vec<String> {
+    let builder = AppRoot::decode(spec).is_ok_and(|root| root.builder);
+    let terminal = command.first().is_some_and(|program| {
+        let name = Path::new(program).file_name().unwrap_or_default();
+        TERMINALS.iter().any(|t| name == *t)
+    });
+    if !(builder && terminal) {
+        return wrap_command(exe, command, working_directory);
+    }
+    let split = command.iter().position(|arg| arg == "-e");
+    let (own, inner) = match split {
+        Some(i) => (&command[..i], command[i + 1..].to_vec()),
+        None => (command, Vec::new()),
+    };
+    let inner = if inner.is_empty() {
+        BUILDER_SHELL.iter().map(|s| (*s).to_owned()).collect()
+    } else {
+        inner
+    };
+    let mut wrapped = own.to_vec();
+    if !own.iter().any(|arg| arg == "-T" || arg == "-title") {
+        // Else xterm names the window after its -e program: this executable.
+        wrapped.extend(["-T".to_owned(), BUILDER_TERMINAL_TITLE.to_owned()]);
+    }
+    wrapped.push("-e".to_owned());
+    wrapped.extend(wrap_command(exe, &inner, working_directory));
+    wrapped
+}
+
+/// The command that runs `command` on the app root: this executable's `enter-root`. The
+/// working directory travels as `--cwd`: it names a directory of the image, which only
+/// exists once enter-root has pivoted into it.
+fn wrap_command(exe: &Path, command: &[String], working_directory: Option<&str>) -> Vec<String> {
     let mut wrapped = vec![exe.display().to_string(), "enter-root".to_owned()];
     if let Some(dir) = working_directory {
         wrapped.extend(["--cwd".to_owned(), dir.to_owned()]);
@@ -422,13 +470,19 @@ fn pivot_into(new_root: &Path) -> Result<()> {
 /// bwrap arguments making the empty directories the server attaches the layers (and a
 /// builder's writable layer) to once the sandbox runs ([`crate::attach_image`]): bwrap
 /// itself binds as the instance's uid, which cannot reach the image store.
-pub(crate) fn mount_point_args(layers: usize, builder: bool) -> Vec<OsString> {
+pub(crate) fn mount_point_args(layers: usize, builder: bool, on_host: bool) -> Vec<OsString> {
     let mut args: Vec<OsString> = Vec::new();
     for i in 0..layers {
         args.extend(["--dir".into(), AppRoot::layer_mount(i).into()]);
     }
     if builder {
         args.extend(["--dir".into(), BUILDER_LAYER_MOUNT.into()]);
+        if on_host {
+            for tree in HOST_TREES {
+                let inside = Path::new(HOST_TREES_MOUNT).join(tree);
+                args.extend(["--dir".into(), inside.into()]);
+            }
+        }
     }
     args
 }
@@ -500,7 +554,7 @@ mod tests {
 
     #[test]
     fn each_layer_gets_a_mount_point() {
-        let args: Vec<String> = mount_point_args(2, true)
+        let args: Vec<String> = mount_point_args(2, true, false)
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
@@ -524,6 +578,63 @@ mod tests {
         assert_eq!(
             working_directory_in(Some(Path::new("/no/such/dir")), Some(Path::new("/no/home"))),
             Path::new("/")
+        );
+    }
+
+    #[test]
+    fn a_builders_terminal_stays_on_the_instance_root_and_its_shell_enters_the_image() {
+        let exe = Path::new("/run/porthole-agent");
+        let builder = AppRoot {
+            builder: true,
+            ..root(true)
+        }
+        .encode();
+        let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            app_command(
+                exe,
+                &strings(&["/usr/bin/xterm", "-T", "t"]),
+                None,
+                &builder
+            ),
+            [
+                "/usr/bin/xterm",
+                "-T",
+                "t",
+                "-e",
+                "/run/porthole-agent",
+                "enter-root",
+                "--",
+                "/bin/bash"
+            ]
+        );
+        assert_eq!(
+            app_command(
+                exe,
+                &strings(&["xterm", "-e", "top", "-d1"]),
+                None,
+                &builder
+            ),
+            [
+                "xterm",
+                "-T",
+                "Image builder (root)",
+                "-e",
+                "/run/porthole-agent",
+                "enter-root",
+                "--",
+                "top",
+                "-d1"
+            ]
+        );
+        // Other apps in a builder, and terminals of fleets, enter the image whole.
+        assert_eq!(
+            app_command(exe, &strings(&["/usr/bin/gedit"]), None, &builder)[1],
+            "enter-root"
+        );
+        assert_eq!(
+            app_command(exe, &strings(&["xterm"]), None, &root(true).encode())[1],
+            "enter-root"
         );
     }
 

@@ -122,6 +122,7 @@ pub(crate) fn args(
         args.extend(app_root::mount_point_args(
             layers.len(),
             builder_layer.is_some(),
+            *on_host,
         ));
         let app_root = AppRoot {
             on_host: *on_host,

@@ -57,19 +57,42 @@ pub fn attach_image(
     sandbox_pid: u32,
     layers: &[std::path::PathBuf],
     builder_layer: Option<&Path>,
+    on_host: bool,
     uid: u32,
     gid: u32,
 ) -> Result<()> {
+    // A builder's root (the instance's uid) owns what it builds on: each layer's owner on
+    // disk (root for the host's trees and imported roots, FOLDER_OWNER for snapshots) is
+    // mapped to the instance's uid, so that dpkg as root may change (copy up) its files.
+    let builder_map = |dir: &Path| -> Result<Option<(u32, u32, u32)>> {
+        use std::os::unix::fs::MetadataExt;
+        Ok(match builder_layer {
+            Some(_) => Some((fs::metadata(dir)?.uid(), uid, gid)),
+            None => None,
+        })
+    };
     let mut trees = Vec::new();
     for (i, layer) in layers.iter().enumerate() {
         trees.push((
-            prepared_tree(layer, None, true)?,
+            prepared_tree(layer, builder_map(layer)?, true)?,
             crate::app_root::AppRoot::layer_mount(i),
         ));
     }
     if let Some(dir) = builder_layer {
         let tree = prepared_tree(dir, Some((FOLDER_OWNER, uid, gid)), false)?;
         trees.push((tree, crate::app_root::BUILDER_LAYER_MOUNT.into()));
+        if on_host {
+            for name in crate::app_root::HOST_TREES {
+                let host = Path::new("/").join(name);
+                if host.is_dir() {
+                    let tree = prepared_tree(&host, builder_map(&host)?, true)?;
+                    trees.push((
+                        tree,
+                        Path::new(crate::app_root::HOST_TREES_MOUNT).join(name),
+                    ));
+                }
+            }
+        }
     }
     in_sandbox_mounts(sandbox_pid, move || {
         for (tree, inside) in trees {
@@ -80,8 +103,6 @@ pub fn attach_image(
     })
 }
 
-/// A detached clone of `source`'s mount, nosuid and nodev, id-mapped from `owner` to
-/// (`uid`, `gid`) when asked.
 fn prepared_tree(
     source: &Path,
     id_map: Option<(u32, u32, u32)>,

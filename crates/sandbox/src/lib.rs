@@ -35,8 +35,7 @@ use rustix::process::Signal;
 use tokio::process::{Child, Command};
 
 pub use app_root::{
-    enter as enter_app_root, working_directory as app_working_directory,
-    wrap_command as app_command, APP_ROOT_ENV,
+    app_command, enter as enter_app_root, working_directory as app_working_directory, APP_ROOT_ENV,
 };
 pub use bwrap::{
     HOME_FOLDER_MOUNT, HOME_MOUNT, RUNTIME_MOUNT, TEMPORARY_FILES_DIR, TEMPORARY_FILES_MOUNT,

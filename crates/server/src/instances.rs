@@ -315,7 +315,7 @@ impl Instances {
         let ImageRoot::Layers {
             layers,
             builder_layer,
-            ..
+            on_host,
         } = self.image_root(spec)?
         else {
             return Ok(());
@@ -327,8 +327,15 @@ impl Instances {
             .get(&spec.instance_id)
             .map(|l| l.uid)
             .context("the instance is not running")?;
-        porthole_sandbox::attach_image(instance.pid(), &layers, builder_layer.as_deref(), uid, uid)
-            .with_context(|| format!("attaching the image {} to the instance", spec.image))
+        porthole_sandbox::attach_image(
+            instance.pid(),
+            &layers,
+            builder_layer.as_deref(),
+            on_host,
+            uid,
+            uid,
+        )
+        .with_context(|| format!("attaching the image {} to the instance", spec.image))
     }
 
     /// The sandbox's view of an image root: layer ids become the image store's directories.
