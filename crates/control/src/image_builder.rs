@@ -21,9 +21,7 @@ use crate::image::{Application, Image, ImageRoot, ImageState, Visibility};
 use crate::instance::{Effect, Instance, InstanceState, LaunchSpec};
 use crate::instance_type::InstanceType;
 use crate::plane::{ControlPlane, DocKind};
-use crate::session::{
-    AuthenticationType, EndReason, StreamingGrant, DEFAULT_URL_VALIDITY_SECS, MAX_URL_VALIDITY_SECS,
-};
+use crate::session::{url_validity, AuthenticationType, EndReason, StreamingGrant};
 use crate::time::Timestamp;
 
 wire_enum!(ImageBuilderState {
@@ -215,12 +213,7 @@ impl ControlPlane {
         validity_secs: Option<u64>,
         now: Timestamp,
     ) -> Result<StreamingGrant> {
-        let validity = validity_secs.unwrap_or(DEFAULT_URL_VALIDITY_SECS);
-        if !(1..=MAX_URL_VALIDITY_SECS).contains(&validity) {
-            return Err(DomainError::validation(format!(
-                "Validity must be between 1 and {MAX_URL_VALIDITY_SECS} seconds."
-            )));
-        }
+        let validity = url_validity(validity_secs)?;
         self.check_builder_streamable(name)?;
         Ok(StreamingGrant {
             stack: String::new(),

@@ -234,3 +234,14 @@ fn api_user() -> AuthenticationType {
 
 pub const DEFAULT_URL_VALIDITY_SECS: u64 = 60;
 pub const MAX_URL_VALIDITY_SECS: u64 = 604_800;
+
+/// A streaming URL's Validity: the default when absent, refused outside AppStream's range.
+pub(crate) fn url_validity(validity_secs: Option<u64>) -> crate::error::Result<u64> {
+    let validity = validity_secs.unwrap_or(DEFAULT_URL_VALIDITY_SECS);
+    if !(1..=MAX_URL_VALIDITY_SECS).contains(&validity) {
+        return Err(crate::error::DomainError::validation(format!(
+            "Validity must be between 1 and {MAX_URL_VALIDITY_SECS} seconds."
+        )));
+    }
+    Ok(validity)
+}

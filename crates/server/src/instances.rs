@@ -216,17 +216,8 @@ impl Instances {
     /// The instance's temporary files (`~/MyFiles/TemporaryFiles` inside), owned by
     /// its uid; None unless it runs here.
     pub fn temporary_files(&self, instance_id: &str) -> Option<(PathBuf, u32)> {
-        let uid = self
-            .launched
-            .lock()
-            .expect("instances lock")
-            .get(instance_id)?
-            .uid;
-        let dir = self
-            .runtime_root
-            .join(instance_id)
-            .join(porthole_sandbox::TEMPORARY_FILES_DIR);
-        Some((dir, uid))
+        let (uid, runtime_dir) = self.runtime(instance_id)?;
+        Some((runtime_dir.join(porthole_sandbox::TEMPORARY_FILES_DIR), uid))
     }
 
     /// The running instance's uid and its runtime directory (on the host).

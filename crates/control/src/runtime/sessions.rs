@@ -6,8 +6,8 @@ use crate::fleet::{FleetState, FleetType};
 use crate::instance::{Effect, InstanceState};
 use crate::plane::{ControlPlane, DocKind};
 use crate::session::{
-    idle_warning_lead_secs, AuthenticationType, ConnectionState, DisconnectReason, EndReason,
-    Notice, NoticeKind, Session, SessionState, StreamingGrant, Warned, DEFAULT_URL_VALIDITY_SECS,
+    idle_warning_lead_secs, url_validity, AuthenticationType, ConnectionState, DisconnectReason,
+    EndReason, Notice, NoticeKind, Session, SessionState, StreamingGrant, Warned,
     MAX_URL_VALIDITY_SECS, SESSION_ENDING_WARNING_SECS,
 };
 use crate::time::Timestamp;
@@ -45,12 +45,7 @@ impl ControlPlane {
         session_context: Option<&str>,
         now: Timestamp,
     ) -> Result<StreamingGrant> {
-        let validity = validity_secs.unwrap_or(DEFAULT_URL_VALIDITY_SECS);
-        if !(1..=MAX_URL_VALIDITY_SECS).contains(&validity) {
-            return Err(DomainError::validation(format!(
-                "Validity must be between 1 and {MAX_URL_VALIDITY_SECS} seconds."
-            )));
-        }
+        let validity = url_validity(validity_secs)?;
         self.check_streamable(stack, fleet)?;
         if let Some(app) = application_id {
             let f = self.fleet(fleet)?;
