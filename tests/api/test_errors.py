@@ -93,12 +93,14 @@ class Errors(ServerTestCase):
 
     def test_unsupported_operation(self):
         err = self.assertAwsError(
-            "UnsupportedOperationException", self.server.aws, "create-image-builder",
+            "UnsupportedOperationException", self.server.aws, "create-app-block-builder",
             "--name", "builder", "--instance-type", "stream.standard.small",
-            "--image-name", DEFAULT)
-        self.assertIn("CreateImageBuilder", err.message)
-        err = self.json_error("CreateImageBuilder",
-                              {"Name": "builder", "InstanceType": "stream.standard.small"})
+            "--platform", "WINDOWS_SERVER_2019", "--vpc-config", "SubnetIds=subnet-1")
+        self.assertIn("CreateAppBlockBuilder", err.message)
+        err = self.json_error("CreateAppBlockBuilder",
+                              {"Name": "builder", "InstanceType": "stream.standard.small",
+                               "Platform": "WINDOWS_SERVER_2019",
+                               "VpcConfig": {"SubnetIds": ["subnet-1"]}})
         self.assertEqual(err.code, "UnsupportedOperationException", err)
         self.assertEqual(err.status, 400)
 
