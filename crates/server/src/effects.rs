@@ -187,6 +187,11 @@ impl Server {
         let server = self.clone();
         let instance = id.clone();
         tokio::spawn(async move { server.home_folders.instance_ended(&instance).await });
+        if builder_instance && self.is_stopping() {
+            // Stopped by the shutdown, not by the builder's state: it stays as recorded
+            // (RUNNING) and relaunches at the next start.
+            return;
+        }
         match ended {
             // The plane backs off before replacing it: no tight loop on a broken fleet.
             Ended::Failed(message) => {
