@@ -10,6 +10,27 @@ pub const SOCKET: &str = "image-assistant.sock";
 /// Where the runtime directory appears to apps of an image's root (app_root.rs binds it).
 pub const SOCKET_INSIDE: &str = "/run/porthole/image-assistant.sock";
 
+/// The image's catalog file, which the image assistant writes and the server reads
+/// (when no image label lists the catalog): a JSON list of [`CatalogEntry`].
+pub const CATALOG_FILE: &str = "/etc/porthole/applications.json";
+
+/// One application of [`CATALOG_FILE`] (or of an OCI image's catalog label).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogEntry {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    pub launch_path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_parameters: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_directory: Option<String>,
+    /// An icon file in the image, or an icon name (hicolor, pixmaps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon: Option<String>,
+}
+
 /// Make an image of this builder: it stops, its changes become the image's top layer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateImage {

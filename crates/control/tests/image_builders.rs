@@ -4,12 +4,11 @@
 use porthole_control::image::ImageState;
 use porthole_control::{
     default_image, Config, ControlPlane, Effect, EndReason, ErrorKind, ImageBuilderState,
-    ImageRoot, LaunchSpec, NewImageBuilder, SequentialIds, Timestamp,
+    ImageRoot, NewImageBuilder, SequentialIds,
 };
 
-fn at(secs: u64) -> Timestamp {
-    Timestamp::from_secs(1_700_000_000 + secs)
-}
+mod common;
+use common::{at, launches, terminated};
 
 fn plane() -> ControlPlane {
     let mut cp = ControlPlane::new(
@@ -33,26 +32,6 @@ fn new_builder(name: &str) -> NewImageBuilder {
         enable_default_internet_access: true,
         tags: Default::default(),
     }
-}
-
-fn launches(effects: &[Effect]) -> Vec<LaunchSpec> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::LaunchInstance(spec) => Some(spec.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-fn terminated(effects: &[Effect]) -> Vec<String> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::TerminateInstance { instance_id } => Some(instance_id.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 /// A builder created and its instance reported ready: (plane, instance id).

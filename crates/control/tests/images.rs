@@ -4,15 +4,14 @@
 use porthole_control::image::{ImagePermissions, ImageState};
 use porthole_control::{
     default_image, Config, ControlPlane, Effect, EndReason, ErrorKind, Fleet, FleetType, Image,
-    ImageRoot, InstanceState, LaunchSpec, SequentialIds, Stack, Timestamp,
+    ImageRoot, InstanceState, SequentialIds, Stack, Timestamp,
 };
+
+mod common;
+use common::{at, launches, terminated};
 
 const ACCOUNT: &str = "123456789012";
 const OTHER: &str = "210987654321";
-
-fn at(secs: u64) -> Timestamp {
-    Timestamp::from_secs(1_700_000_000 + secs)
-}
 
 fn image(name: &str) -> Image {
     Image {
@@ -71,26 +70,6 @@ fn change_image(cp: &mut ControlPlane, image: &str, now: Timestamp) -> Vec<Effec
     })
     .unwrap();
     cp.take_effects()
-}
-
-fn launches(effects: &[Effect]) -> Vec<LaunchSpec> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::LaunchInstance(spec) => Some(spec.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-fn terminated(effects: &[Effect]) -> Vec<String> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::TerminateInstance { instance_id } => Some(instance_id.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 fn images_of_instances(cp: &ControlPlane) -> Vec<(String, String)> {

@@ -8,12 +8,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context, Result};
 use clap::Subcommand;
-use porthole_agent_api::image_assistant::{CreateImage, CreateImageAnswer, SOCKET_INSIDE};
+use porthole_agent_api::image_assistant::{
+    CatalogEntry, CreateImage, CreateImageAnswer, CATALOG_FILE, SOCKET_INSIDE,
+};
 use porthole_control::desktop_entry::{is_valid_name, parse_desktop_entry};
-use serde::{Deserialize, Serialize};
 
-/// The catalog the server reads from the image (image_store.rs's CATALOG_FILE).
-const CATALOG: &str = "/etc/porthole/applications.json";
 const DESKTOP_DIRS: &[&str] = &["/usr/share/applications", "/usr/local/share/applications"];
 
 #[derive(Subcommand)]
@@ -54,28 +53,12 @@ pub enum AssistantCommand {
     },
 }
 
-/// One catalog entry, as the server reads it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Entry {
-    name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    display_name: Option<String>,
-    launch_path: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    launch_parameters: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    working_directory: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    icon: Option<String>,
-}
-
 /// Runs one command and prints its outcome as AppStream's tool does.
 pub fn run(command: AssistantCommand) -> std::process::ExitCode {
     let outcome = match command {
-        AssistantCommand::ListApplications => {
-            read_catalog(Path::new(CATALOG)).map(|apps| serde_json::json!({ "applications": apps }))
-        }
-        other => execute(other, Path::new(CATALOG))
+        AssistantCommand::ListApplications => read_catalog(Path::new(CATALOG_FILE))
+            .map(|apps| serde_json::json!({ "applications": apps })),
+        other => execute(other, Path::new(CATALOG_FILE))
             .map(|message| serde_json::json!({ "status": 0, "message": message })),
     };
     match outcome {
@@ -120,7 +103,7 @@ fn execute(command: AssistantCommand, catalog: &Path) -> Result<String> {
                 );
             }
             let described = desktop_entry_for(&absolute_app_path);
-            let entry = Entry {
+            let entry = CatalogEntry {
                 display_name: display_name
                     .or_else(|| described.as_ref().map(|d| d.display_name.clone())),
                 launch_path: absolute_app_path.display().to_string(),
@@ -171,7 +154,7 @@ fn execute(command: AssistantCommand, catalog: &Path) -> Result<String> {
     }
 }
 
-fn read_catalog(catalog: &Path) -> Result<Vec<Entry>> {
+fn read_catalog(catalog: &Path) -> Result<Vec<CatalogEntry>> {
     match std::fs::read_to_string(catalog) {
         Ok(text) => serde_json::from_str(&text)
             .with_context(|| format!("reading the catalog {}", catalog.display())),
@@ -181,7 +164,7 @@ fn read_catalog(catalog: &Path) -> Result<Vec<Entry>> {
 }
 
 /// Written whole and renamed into place: a crash never leaves half a catalog.
-fn write_catalog(catalog: &Path, apps: &[Entry]) -> Result<()> {
+fn write_catalog(catalog: &Path, apps: &[CatalogEntry]) -> Result<()> {
     let dir = catalog.parent().context("the catalog has no directory")?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let partial = catalog.with_extension("json.partial");

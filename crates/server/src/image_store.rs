@@ -13,11 +13,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, ensure, Context, Result};
 use porthole_control::desktop_entry::is_valid_name;
 use porthole_control::{Application, ImageRoot};
-use serde::Deserialize;
 
 /// The image label (or file in the image) listing its catalog as JSON.
 pub const CATALOG_LABEL: &str = "io.porthole.applications";
-pub const CATALOG_FILE: &str = "/etc/porthole/applications.json";
+use porthole_agent_api::image_assistant::{CatalogEntry, CATALOG_FILE};
 
 #[derive(Clone)]
 pub struct ImageStore {
@@ -28,19 +27,6 @@ pub struct ImageStore {
 pub struct Imported {
     pub root: ImageRoot,
     pub applications: Vec<Application>,
-}
-
-/// One entry of [`CATALOG_LABEL`] or [`CATALOG_FILE`].
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CatalogEntry {
-    name: String,
-    display_name: Option<String>,
-    launch_path: String,
-    launch_parameters: Option<String>,
-    working_directory: Option<String>,
-    /// An icon file in the image, or an icon name (hicolor, pixmaps).
-    icon: Option<String>,
 }
 
 impl ImageStore {
