@@ -299,6 +299,7 @@ describe('home folders and My Files', { concurrency: 2 }, () => {
     const folder = folderOf(server, 'carol');
     const { page, url } = await xtermSession(browser, server, 'carol');
     const tmp = makeTmp('porthole-files-big-');
+    t.after(() => rmSync(tmp, { recursive: true, force: true }));
     const big = join(tmp, 'big.bin');
     const block = randomBytes(1 << 20);
     writeFileSync(big, Buffer.concat(Array.from({ length: 200 }, (_, i) => Buffer.concat([Buffer.from([i]), block.subarray(1)]))));
