@@ -90,15 +90,7 @@ export class Catalog {
     button.className = 'app-tile';
     button.dataset.app = app.name;
     button.title = `Start ${app.displayName}`;
-    const icon = document.createElement(app.iconUrl ? 'img' : 'span');
-    icon.className = 'app-icon';
-    if (app.iconUrl && icon instanceof HTMLImageElement) {
-      icon.src = app.iconUrl;
-      icon.alt = '';
-    } else {
-      icon.textContent = app.displayName.slice(0, 1);
-      icon.setAttribute('aria-hidden', 'true');
-    }
+    const icon = appIcon(app);
     const label = document.createElement('span');
     label.textContent = app.displayName;
     button.append(icon, label);
@@ -178,6 +170,23 @@ export class Catalog {
     this.menu.hidden = true;
     this.button.setAttribute('aria-expanded', 'false');
   }
+}
+
+/**
+ * An app's icon, or its initial where it has none.
+ * @param {{displayName: string, iconUrl: string | null}} app
+ */
+export function appIcon(app) {
+  const icon = document.createElement(app.iconUrl ? 'img' : 'span');
+  icon.className = 'app-icon';
+  if (app.iconUrl && icon instanceof HTMLImageElement) {
+    icon.src = app.iconUrl;
+    icon.alt = '';
+  } else {
+    icon.textContent = app.displayName.slice(0, 1);
+    icon.setAttribute('aria-hidden', 'true');
+  }
+  return icon;
 }
 
 /**

@@ -8,6 +8,7 @@ import { Input } from './input.js';
 import { Ui } from './ui.js';
 import { Catalog } from './catalog.js';
 import { Files } from './files.js';
+import { ImageAssistant } from './image-assistant.js';
 import { NoticeKind } from './protocol.js';
 
 const RESIZE_DEBOUNCE_MS = 150;
@@ -49,6 +50,8 @@ const porthole = {
   catalog: null,
   /** My Files (web/files.js) @type {import('./files.js').FilesState | null} */
   files: null,
+  /** an image builder's Image Assistant (web/image-assistant.js) @type {import('./image-assistant.js').ImageAssistantState | null} */
+  imageAssistant: null,
   /** whether the one running worker or Stream paints (tests and diagnostics) */
   offscreen: false,
   /** @param {Message} msg @returns {boolean} whether it went out */
@@ -82,8 +85,18 @@ const files = new Files({
   onRoom: () => ui.dismissNotice(NoticeKind.HomeFolderFull),
 });
 porthole.files = files.state;
-/** My Files is looked for once the session streams (its home folder is attached by then). */
-let filesProbed = false;
+const imageAssistant = new ImageAssistant({ onDone: () => input.focus() });
+porthole.imageAssistant = imageAssistant.state;
+/** My Files and the Image Assistant are looked for once the session streams (its home
+ * folder is attached, its session active by then). */
+let panelsProbed = false;
+
+function probePanels() {
+  if (panelsProbed) return;
+  panelsProbed = true;
+  files.probe();
+  imageAssistant.probe();
+}
 
 /** Asks the server to end the session; its Goodbye then closes the stream, saying so. */
 async function endSession() {
@@ -144,10 +157,7 @@ function onStreamEvent(ev) {
       ui.hideBanner();
       ui.hideOverlay();
       ui.dismissNotice(NoticeKind.Disconnected);
-      if (!filesProbed && catalog.state.available) {
-        filesProbed = true;
-        files.probe();
-      }
+      if (catalog.state.available) probePanels();
       return;
     case 'lost':
       input.reset();
@@ -240,10 +250,7 @@ function main() {
   catalog.load().then(() => {
     if (!catalog.state.available) return;
     ui.offerEndSession();
-    if (!filesProbed && porthole.state === 'streaming') {
-      filesProbed = true;
-      files.probe();
-    }
+    if (porthole.state === 'streaming') probePanels();
   });
 }
 

@@ -4,20 +4,12 @@
 // endpoints refuse what is not theirs to give.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { waitFor, openClient, environ, clientDiag } from './harness.mjs';
+import { waitFor, openClient, environ, pageUntil as until } from './harness.mjs';
 import { serveTest, appIn, instances, streamingUrl, DEFAULT_NAME } from './serve-harness.mjs';
 
 const TIMEOUT = 120000;
 
 /** Waits until `pred(window.porthole)` holds in the page (a function source, run there). */
-async function until(page, pred, what, arg) {
-  try {
-    await page.waitForFunction(pred, arg, { timeout: 20000, polling: 100 });
-  } catch (e) {
-    throw new Error(`${what}: ${e.message.split('\n')[0]}\n${await clientDiag(page)}`);
-  }
-}
-
 /** POST /session/TOKEN/launch from the page (its own origin): { status, body }. */
 const postLaunch = (page, url, app) => page.evaluate(async ([u, a]) => {
   const res = await fetch(new URL('launch', u), {

@@ -13,7 +13,7 @@ import {
 import { request } from 'node:http';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
-import { waitFor, openClient, focusApp, clientDiag, makeTmp, launchBrowser } from './harness.mjs';
+import { waitFor, openClient, focusApp, makeTmp, launchBrowser, pageUntil as until } from './harness.mjs';
 import {
   serveTest, startServe, stopServe, streamingUrl, appIn, fleetOf, metrics, createFleetAndStack, DEFAULT_NAME,
 } from './serve-harness.mjs';
@@ -35,14 +35,6 @@ async function fileSha256(path) {
 const folderOf = (server, userId, kind = 'custom') => join(server.dataDir, 'home-folders', 'user', kind, sha256(userId));
 
 const fileText = (path) => (existsSync(path) ? readFileSync(path, 'utf8') : null);
-
-async function until(page, pred, what, arg) {
-  try {
-    await page.waitForFunction(pred, arg, { timeout: 30000, polling: 100 });
-  } catch (e) {
-    throw new Error(`${what}: ${e.message.split('\n')[0]}\n${await clientDiag(page)}`);
-  }
-}
 
 /** A session of `userId` streaming xterm (on the default stack), the keyboard on it. */
 async function xtermSession(browser, server, userId, stack = DEFAULT_NAME) {

@@ -54,6 +54,16 @@ export async function waitFor(cond, { timeout = 10000, interval = 25, what = 'co
 
 // ---------------------------------------------------------------- /proc helpers
 
+
+/** Waits until `pred` holds in the page; on timeout, throws with `what` and the client's state. */
+export async function pageUntil(page, pred, what, arg, timeout = 30000) {
+  try {
+    await page.waitForFunction(pred, arg, { timeout, polling: 100 });
+  } catch (e) {
+    throw new Error(`${what}: ${e.message.split('\n')[0]}\n${await clientDiag(page)}`);
+  }
+}
+
 /** Parsed /proc/PID/stat (null if the process is gone). Times in clock ticks. */
 export function procStat(pid) {
   let s;

@@ -3,63 +3,13 @@
 // image assistant and makes an image; a fleet on that image then streams the new app.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { chownSync, copyFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { waitFor, openClient, fileText, clientDiag, focusApp, makeTmp } from './harness.mjs';
+import { waitFor, openClient, fileText, focusApp, pageUntil as until } from './harness.mjs';
 import { serveTest, appIn, createFleetAndStack, streamingUrl, RUNTIME_ROOT } from './serve-harness.mjs';
+import { PNG, helloDeb, builderReaches, builderTerminal } from './builder-harness.mjs';
 
 const TIMEOUT = 240000;
-// A 1x1 PNG: the app's icon, found through its .desktop entry's Icon= name.
-const PNG = Buffer.from(
-  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==',
-  'base64',
-);
-
-/** A .deb installing /usr/bin/porthole-hello (reports what it sees, then opens a window). */
-function helloDeb() {
-  const dir = makeTmp('porthole-deb-');
-  const root = join(dir, 'pkg');
-  const file = (path, text, mode = 0o644) => {
-    mkdirSync(join(root, path, '..'), { recursive: true });
-    writeFileSync(join(root, path), text);
-    chmodSync(join(root, path), mode);
-  };
-  file('DEBIAN/control', [
-    'Package: porthole-hello', 'Version: 1.0', 'Architecture: all',
-    'Maintainer: Porthole tests <tests@porthole.invalid>', 'Description: an app installed in an image builder', '',
-  ].join('\n'));
-  file('etc/porthole-hello.conf', 'installed-in-the-builder\n');
-  file('usr/bin/porthole-hello', [
-    '#!/bin/sh',
-    'out="$HOME/MyFiles/TemporaryFiles/hello.txt"',
-    'cat /etc/porthole-hello.conf > "$out"',
-    'echo "uid: $(id -u)" >> "$out"',
-    'exec xterm -T porthole-hello',
-    '',
-  ].join('\n'), 0o755);
-  file('usr/share/applications/porthole-hello.desktop', [
-    '[Desktop Entry]', 'Type=Application', 'Name=Porthole Hello', 'Exec=porthole-hello', 'Icon=porthole-hello', '',
-  ].join('\n'));
-  file('usr/share/icons/hicolor/48x48/apps/porthole-hello.png', PNG);
-  const deb = join(dir, 'porthole-hello.deb');
-  const built = spawnSync('dpkg-deb', ['--root-owner-group', '--build', root, deb], { encoding: 'utf8' });
-  assert.equal(built.status, 0, built.stderr);
-  return deb;
-}
-
-async function builderState(server, name) {
-  const { ImageBuilders } = await server.admin.call('DescribeImageBuilders', { Names: [name] });
-  return ImageBuilders[0];
-}
-
-async function until(page, pred, what, arg) {
-  try {
-    await page.waitForFunction(pred, arg, { timeout: 30000, polling: 100 });
-  } catch (e) {
-    throw new Error(`${what}: ${e.message.split('\n')[0]}\n${await clientDiag(page)}`);
-  }
-}
 
 describe('image builders', () => {
   test('a package installed in a builder becomes an image a fleet streams', { timeout: TIMEOUT }, async (t) => {
@@ -70,21 +20,12 @@ describe('image builders', () => {
     });
     assert.equal(created.State, 'PENDING');
     assert.match(created.Arn, /:image-builder\/builder$/);
-    await waitFor(async () => (await builderState(server, 'builder')).State === 'RUNNING', {
-      timeout: 60000, interval: 200, what: 'the builder to run', diag: server.tail,
-    });
+    await builderReaches(server, 'builder', 'RUNNING');
 
     // The administrator's desktop on the builder: a terminal from its catalog.
-    const { StreamingURL } = await server.admin.call('CreateImageBuilderStreamingURL', { Name: 'builder', Validity: 600 });
-    const page = await openClient(browser, StreamingURL);
-    await until(page, () => window.porthole.catalog?.shown, 'the builder catalog to show');
-    assert.equal(await page.evaluate(() => document.activeElement?.dataset.app), 'xterm');
-    await page.keyboard.press('Enter');
-    const { instance } = await appIn(server, 'xterm');
-    await until(page, () => window.porthole.windows.some((w) => w.title === 'Image builder (root)'), 'the builder terminal');
+    const { page, instance, temporary } = await builderTerminal(server, browser, 'builder');
 
     // The package reaches the builder as a file in its temporary files (as an upload would).
-    const temporary = join(RUNTIME_ROOT, instance.id, 'TemporaryFiles');
     const deb = join(temporary, 'porthole-hello.deb');
     copyFileSync(helloDeb(), deb);
     chownSync(deb, instance.uid, instance.uid);
@@ -106,9 +47,7 @@ describe('image builders', () => {
         `\ncreated: ${fileText(join(temporary, 'created.json'))}`,
     });
     // The builder stops to make it, then the image is AVAILABLE with the app's catalog entry.
-    await waitFor(async () => (await builderState(server, 'builder')).State === 'STOPPED', {
-      timeout: 60000, interval: 200, what: 'the builder to stop after its snapshot', diag: server.tail,
-    });
+    await builderReaches(server, 'builder', 'STOPPED', 'the builder to stop after its snapshot');
     const { Images: [image] } = await server.admin.call('DescribeImages', { Names: ['hello-image'] });
     assert.equal(image.State, 'AVAILABLE', JSON.stringify(image));
     assert.equal(image.DisplayName, 'Hello');
@@ -144,9 +83,7 @@ describe('image builders', () => {
 
     // The builder starts again over what it made; the image's base cannot be deleted under it.
     await server.admin.call('StartImageBuilder', { Name: 'builder' });
-    await waitFor(async () => (await builderState(server, 'builder')).State === 'RUNNING', {
-      timeout: 60000, interval: 200, what: 'the builder to run again', diag: server.tail,
-    });
+    await builderReaches(server, 'builder', 'RUNNING', 'the builder to run again');
     await assert.rejects(server.admin.call('DeleteImage', { Name: 'porthole-default' }), /ResourceInUseException/);
     await server.admin.call('DeleteImageBuilder', { Name: 'builder' });
     await waitFor(async () => {

@@ -5,6 +5,9 @@
 //! - `GET /health` answers 200 once the agent's display is up;
 //! - `POST /launch` with a [`LaunchRequest`] starts an app: 200 with a
 //!   [`Launched`], or 400 with an [`AgentError`];
+//! - `POST /run` with a [`LaunchRequest`] runs a command to its end, as apps run, and
+//!   answers 200 with its [`Ran`] (the server runs its own tools there: the image
+//!   assistant's catalog edits in an image builder);
 //! - `GET /ws` is the browser stream (docs/protocol.md), proxied by the gateway;
 //! - an agent that cannot start writes a [`StartFailure`] next to its socket;
 //! - in an image builder, [`image_assistant`]'s socket goes the other way: the builder's
@@ -27,6 +30,7 @@ pub const FAILURE_REPORT: &str = "agent-failure.json";
 
 pub const HEALTH_PATH: &str = "/health";
 pub const LAUNCH_PATH: &str = "/launch";
+pub const RUN_PATH: &str = "/run";
 pub const STREAM_PATH: &str = "/ws";
 
 /// Starts an app on the instance's display.
@@ -47,6 +51,14 @@ pub struct LaunchRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Launched {
     pub pid: u32,
+}
+
+/// A command run to its end: its exit code (None when a signal ended it) and output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ran {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 /// The body of every non-200 answer.

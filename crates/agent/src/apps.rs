@@ -18,6 +18,47 @@ pub fn spawn(
     env: &BTreeMap<String, String>,
     display: &str,
 ) -> Result<Child> {
+    on_display(command, cwd, env, display)?
+        .spawn()
+        .with_context(|| format!("starting {}", command[0]))
+}
+
+/// Runs `command` like [`spawn`] to its end, with its output; killed, with its process
+/// group, if it takes longer than `limit`.
+pub async fn run(
+    command: &[String],
+    cwd: Option<&Path>,
+    env: &BTreeMap<String, String>,
+    display: &str,
+    limit: Duration,
+) -> Result<std::process::Output> {
+    let program = command.first().map_or("", String::as_str);
+    let child = on_display(command, cwd, env, display)?
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {program}"))?;
+    let group = child.id();
+    match tokio::time::timeout(limit, child.wait_with_output()).await {
+        Ok(output) => output.with_context(|| format!("running {program}")),
+        Err(_) => {
+            // The timed-out wait dropped (and so killed) the child; its group goes too.
+            if let Some(group) = group.and_then(|pid| rustix::process::Pid::from_raw(pid as i32)) {
+                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+            }
+            anyhow::bail!("{program} did not finish within {} s", limit.as_secs())
+        }
+    }
+}
+
+/// `command` on the display, in a process group of its own.
+fn on_display(
+    command: &[String],
+    cwd: Option<&Path>,
+    env: &BTreeMap<String, String>,
+    display: &str,
+) -> Result<Command> {
     let (program, args) = command.split_first().context("no app command given")?;
     let mut child = Command::new(program);
     if let Some(cwd) = cwd {
@@ -28,9 +69,8 @@ pub fn spawn(
         .envs(env)
         .env("DISPLAY", display)
         .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {program}"))
+        .kill_on_drop(true);
+    Ok(child)
 }
 
 /// Stops the app's whole process group: SIGTERM, then SIGKILL after a grace period.

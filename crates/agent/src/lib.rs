@@ -30,7 +30,8 @@ use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use porthole_agent_api::{
-    AgentError, LaunchRequest, Launched, StartFailure, HEALTH_PATH, LAUNCH_PATH, STREAM_PATH,
+    AgentError, LaunchRequest, Launched, Ran, StartFailure, HEALTH_PATH, LAUNCH_PATH, RUN_PATH,
+    STREAM_PATH,
 };
 pub use porthole_x11::ViewMode;
 use porthole_x11::{Display, Listen, XServer};
@@ -235,6 +236,7 @@ fn control_routes(launcher: Arc<Launcher>) -> Router {
     Router::new()
         .route(HEALTH_PATH, get(|| async { "ok" }))
         .route(LAUNCH_PATH, post(launch))
+        .route(RUN_PATH, post(run))
         .with_state(launcher)
 }
 
@@ -248,19 +250,44 @@ async fn launch(
     Json(request): Json<LaunchRequest>,
 ) -> Result<Json<Launched>, (StatusCode, Json<AgentError>)> {
     let (command, cwd) = app_command(&request.command, request.working_directory.as_deref());
-    match apps::spawn(&command, cwd.as_deref(), &request.env, &launcher.display) {
-        Ok(child) => {
-            let pid = child.id().unwrap_or_default();
-            launcher.apps.lock().await.push(child);
-            Ok(Json(Launched { pid }))
-        }
-        Err(err) => Err((
-            StatusCode::BAD_REQUEST,
-            Json(AgentError {
-                message: format!("{err:#}"),
-            }),
-        )),
-    }
+    let child =
+        apps::spawn(&command, cwd.as_deref(), &request.env, &launcher.display).map_err(refused)?;
+    let pid = child.id().unwrap_or_default();
+    launcher.apps.lock().await.push(child);
+    Ok(Json(Launched { pid }))
+}
+
+/// How long a command of [`RUN_PATH`] may take: the server's tools answer at once.
+const RUN_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn run(
+    State(launcher): State<Arc<Launcher>>,
+    Json(request): Json<LaunchRequest>,
+) -> Result<Json<Ran>, (StatusCode, Json<AgentError>)> {
+    let (command, cwd) = app_command(&request.command, request.working_directory.as_deref());
+    let output = apps::run(
+        &command,
+        cwd.as_deref(),
+        &request.env,
+        &launcher.display,
+        RUN_LIMIT,
+    )
+    .await
+    .map_err(refused)?;
+    Ok(Json(Ran {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }))
+}
+
+fn refused(err: anyhow::Error) -> (StatusCode, Json<AgentError>) {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(AgentError {
+            message: format!("{err:#}"),
+        }),
+    )
 }
 
 /// The command starting an app, and the directory to start it in. On an image that is
@@ -419,6 +446,40 @@ mod tests {
         let message = format!("{err:#}");
         assert!(message.contains("could not start the app"), "{message}");
         assert!(message.contains("/nonexistent/app"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_run_answers_the_commands_exit_code_and_output() {
+        let (_dir, client) = control_api().await;
+        let ran = client
+            .run(&LaunchRequest {
+                command: vec![
+                    "/bin/sh".into(),
+                    "-c".into(),
+                    "echo out; echo err >&2; exit 3".into(),
+                ],
+                env: BTreeMap::new(),
+                working_directory: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            ran,
+            Ran {
+                code: Some(3),
+                stdout: "out\n".into(),
+                stderr: "err\n".into()
+            }
+        );
+        let err = client
+            .run(&LaunchRequest {
+                command: vec!["/nonexistent/tool".into()],
+                env: BTreeMap::new(),
+                working_directory: None,
+            })
+            .await
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("/nonexistent/tool"), "{err:#}");
     }
 
     #[tokio::test]

@@ -79,7 +79,7 @@ pub struct ImageBuilder {
 
 impl ImageBuilder {
     /// Layers, or the host's system trees with no layer, under the writable layer.
-    fn layered_root(root: &ImageRoot) -> (bool, Vec<String>) {
+    pub fn layered_root(root: &ImageRoot) -> (bool, Vec<String>) {
         match root {
             ImageRoot::Host => (true, Vec::new()),
             ImageRoot::Layers { on_host, layers } => (*on_host, layers.clone()),

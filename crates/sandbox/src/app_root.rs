@@ -44,6 +44,8 @@ const SHARED_MOUNTS: &[&str] = &["dev", "proc", "sys", "tmp", "home"];
 pub const BUILDER_TOOLS: &str = "/run/porthole-bin";
 const ROOT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const TOOL_NAMES: &[&str] = &["image-assistant", "AppStreamImageAssistant"];
+/// The image assistant in an image builder's app root (one of [`TOOL_NAMES`]).
+pub const IMAGE_ASSISTANT: &str = "/run/porthole-bin/image-assistant";
 /// Where the writable layer keeps the root's changes and overlayfs's work dirs: a
 /// builder's `root` is what "create image" turns into a layer.
 const CHANGES_DIR: &str = "root";
@@ -636,6 +638,15 @@ mod tests {
             app_command(exe, &strings(&["xterm"]), None, &root(true).encode())[1],
             "enter-root"
         );
+    }
+
+    #[test]
+    fn the_image_assistant_path_is_one_of_the_builder_tools() {
+        let tool = Path::new(IMAGE_ASSISTANT);
+        assert_eq!(tool.parent(), Some(Path::new(BUILDER_TOOLS)));
+        assert!(TOOL_NAMES
+            .iter()
+            .any(|name| tool.file_name() == Some(name.as_ref())));
     }
 
     #[test]

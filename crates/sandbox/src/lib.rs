@@ -36,6 +36,7 @@ use tokio::process::{Child, Command};
 
 pub use app_root::{
     app_command, enter as enter_app_root, working_directory as app_working_directory, APP_ROOT_ENV,
+    IMAGE_ASSISTANT,
 };
 pub use bwrap::{
     HOME_FOLDER_MOUNT, HOME_MOUNT, RUNTIME_MOUNT, TEMPORARY_FILES_DIR, TEMPORARY_FILES_MOUNT,

@@ -108,7 +108,7 @@ pub async fn start_app(server: &Server, session_id: &str, app: &str) -> Result<(
     Ok(())
 }
 
-fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
+pub(crate) fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
     (status, Json(json!({ "message": message.to_string() }))).into_response()
 }
 
@@ -209,11 +209,18 @@ async fn icon(
             .and_then(|i| i.application(&app))
             .and_then(|a| a.icon_path.clone())
     };
+    match path {
+        Some(path) => icon_file(&path).await,
+        None => error(StatusCode::NOT_FOUND, "no such icon"),
+    }
+}
+
+/// Serves a catalog's icon file: a PNG or SVG that anyone on the host may read (an
+/// image's Icon= must not lead the server, which reads as root, to a private file).
+pub(crate) async fn icon_file(path: &str) -> Response {
+    use std::os::unix::fs::PermissionsExt;
     let not_found = || error(StatusCode::NOT_FOUND, "no such icon");
-    let Some(path) = path else {
-        return not_found();
-    };
-    let mime = match std::path::Path::new(&path)
+    let mime = match std::path::Path::new(path)
         .extension()
         .and_then(|e| e.to_str())
     {
@@ -221,7 +228,13 @@ async fn icon(
         Some("svg") => "image/svg+xml",
         _ => return not_found(),
     };
-    match tokio::fs::read(&path).await {
+    let readable = tokio::fs::metadata(path)
+        .await
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o004 != 0);
+    if !readable {
+        return not_found();
+    }
+    match tokio::fs::read(path).await {
         Ok(bytes) => (
             [
                 (header::CONTENT_TYPE, mime),

@@ -38,6 +38,7 @@ pub fn routes() -> Router<Arc<Server>> {
         .route("/session/{token}/end", post(end))
         .merge(catalog::routes())
         .merge(crate::files::routes())
+        .merge(crate::image_assistant::routes())
         .route(
             "/session/{token}/{*path}",
             get(|Path((_, path)): Path<(String, String)>| async move {

@@ -23,6 +23,16 @@ pub struct ImageStore {
     dir: PathBuf,
 }
 
+/// A running image builder's applications (see [`ImageStore::builder_applications`]).
+pub struct BuilderApplications {
+    /// Its catalog file's entries, each with the application the image would make of it,
+    /// or why it would refuse it.
+    pub catalog: Vec<(CatalogEntry, Result<Application, String>)>,
+    /// The applications installed in it (its .desktop entries), as the default image
+    /// finds them: what the image assistant may add.
+    pub installed: Vec<Application>,
+}
+
 /// What an import made: the image's root and its catalog.
 pub struct Imported {
     pub root: ImageRoot,
@@ -124,13 +134,53 @@ impl ImageStore {
         }
         let _ = fs::remove_dir_all(writable.join("work"));
         fs::set_permissions(&target, fs::Permissions::from_mode(0o755))?;
-        let mut roots: Vec<PathBuf> = vec![target];
+        let roots = self.stack(target, on_host, lower);
+        catalog(
+            &roots.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+            None,
+        )
+    }
+
+    /// What a running builder's image assistant panel shows, read from its layers on
+    /// disk (only the builder writes them; reading under its mounted overlay is safe).
+    pub fn builder_applications(
+        &self,
+        writable_layer: &str,
+        on_host: bool,
+        lower: &[String],
+    ) -> Result<BuilderApplications> {
+        let changes = self.writable_layer(writable_layer)?.join("root");
+        let roots = self.stack(changes, on_host, lower);
+        let roots: Vec<&Path> = roots.iter().map(PathBuf::as_path).collect();
+        // A deleted catalog is a whiteout (a character device) in the writable layer.
+        let entries: Vec<CatalogEntry> = match crate::defaults::in_root(&roots, CATALOG_FILE) {
+            Some((path, _)) if path.is_file() => {
+                serde_json::from_str(&fs::read_to_string(path)?)
+                    .with_context(|| format!("reading the builder's {CATALOG_FILE}"))?
+            }
+            _ => Vec::new(),
+        };
+        Ok(BuilderApplications {
+            catalog: entries
+                .into_iter()
+                .map(|entry| {
+                    let made = application(&roots, entry.clone()).map_err(|err| format!("{err:#}"));
+                    (entry, made)
+                })
+                .collect(),
+            installed: crate::defaults::host_applications(&roots),
+        })
+    }
+
+    /// The layers an image builder's apps see, top first: `top`, its `lower` layers (ids,
+    /// lowest first), and the host's root when it builds on the host.
+    fn stack(&self, top: PathBuf, on_host: bool, lower: &[String]) -> Vec<PathBuf> {
+        let mut roots = vec![top];
         roots.extend(lower.iter().rev().map(|id| self.dir.join(id)));
         if on_host {
             roots.push(PathBuf::from("/"));
         }
-        let roots: Vec<&Path> = roots.iter().map(PathBuf::as_path).collect();
-        catalog(&roots, None)
+        roots
     }
 
     /// Removes the roots, snapshots and builder layers no image or builder lists any more
@@ -240,4 +290,81 @@ fn application(root: &[&Path], entry: CatalogEntry) -> Result<Application> {
         enabled: true,
         icon_path,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn put(root: &Path, path: &str, text: &str, mode: u32) {
+        let file = root.join(path.trim_start_matches('/'));
+        fs::create_dir_all(file.parent().unwrap()).unwrap();
+        fs::write(&file, text).unwrap();
+        fs::set_permissions(&file, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn a_running_builders_catalog_and_installed_apps_read_through_its_layers() {
+        let data = tempfile::tempdir().unwrap();
+        let store = ImageStore::new(data.path()).unwrap();
+        let base = store.dir().join("roots/base");
+        put(&base, "/usr/bin/hello", "#!/bin/sh\n", 0o755);
+        put(
+            &base,
+            "/usr/share/applications/hello.desktop",
+            "[Desktop Entry]\nType=Application\nName=Hello\nExec=hello\nIcon=hello\n",
+            0o644,
+        );
+        put(
+            &base,
+            "/usr/share/icons/hicolor/48x48/apps/hello.png",
+            "png",
+            0o644,
+        );
+        let lower = vec!["roots/base".to_owned()];
+
+        // Before the image assistant wrote anything: no catalog, the installed app.
+        let apps = store
+            .builder_applications("builders/b", false, &lower)
+            .unwrap();
+        assert!(apps.catalog.is_empty());
+        let names: Vec<_> = apps.installed.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["hello"]);
+        assert_eq!(
+            apps.installed[0].icon_path.as_deref(),
+            Some(
+                &*base
+                    .join("usr/share/icons/hicolor/48x48/apps/hello.png")
+                    .to_string_lossy()
+            )
+        );
+
+        // The builder's writable layer (on top) has its catalog: one good entry, one
+        // whose program is gone.
+        let changes = store.writable_layer("builders/b").unwrap().join("root");
+        put(
+            &changes,
+            CATALOG_FILE,
+            r#"[{"name": "hello", "launch_path": "/usr/bin/hello", "icon": "hello"},
+                {"name": "gone", "launch_path": "/usr/bin/gone"}]"#,
+            0o644,
+        );
+        let apps = store
+            .builder_applications("builders/b", false, &lower)
+            .unwrap();
+        let (entry, made) = &apps.catalog[0];
+        assert_eq!(entry.name, "hello");
+        let made = made.as_ref().unwrap();
+        assert_eq!(made.display_name, "hello");
+        assert!(made.icon_path.is_some());
+        let (entry, made) = &apps.catalog[1];
+        assert_eq!(entry.name, "gone");
+        assert!(
+            made.as_ref()
+                .unwrap_err()
+                .contains("not an executable file"),
+            "{made:?}"
+        );
+    }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use porthole_agent_api::client::AgentClient;
-use porthole_agent_api::{LaunchRequest, StartFailure};
+use porthole_agent_api::{LaunchRequest, Ran, StartFailure};
 use porthole_control::{LaunchSpec, StreamView};
 use porthole_sandbox::{ImageRoot, InstanceSpec, Limits, Network, UidPool, RUNTIME_MOUNT};
 use tokio::sync::oneshot;
@@ -389,6 +389,13 @@ impl Instances {
             .launch(request)
             .await
             .map(drop)
+    }
+
+    /// Runs one of the server's tools in the instance, as its apps run, to its end.
+    pub async fn run_tool(&self, instance_id: &str, request: &LaunchRequest) -> Result<Ran> {
+        AgentClient::new(self.socket_path(instance_id))
+            .run(request)
+            .await
     }
 }
 
