@@ -6,8 +6,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
-import { waitFor, openClient, fileText, clientDiag, focusApp, makeTmp } from './harness.mjs';
-import { serveTest, appIn, createFleetAndStack, streamingUrl, RUNTIME_ROOT } from './serve-harness.mjs';
+import { waitFor, openClient, fileText, untilPage, makeTmp } from './harness.mjs';
+import {
+  serveTest, appIn, createFleetAndStack, streamingUrl, RUNTIME_ROOT, waitBuilder, openBuilderTerminal, runInTerminal,
+} from './serve-harness.mjs';
 
 const TIMEOUT = 240000;
 // A 1x1 PNG: the app's icon, found through its .desktop entry's Icon= name.
@@ -48,19 +50,6 @@ function helloDeb() {
   return deb;
 }
 
-async function builderState(server, name) {
-  const { ImageBuilders } = await server.admin.call('DescribeImageBuilders', { Names: [name] });
-  return ImageBuilders[0];
-}
-
-async function until(page, pred, what, arg) {
-  try {
-    await page.waitForFunction(pred, arg, { timeout: 30000, polling: 100 });
-  } catch (e) {
-    throw new Error(`${what}: ${e.message.split('\n')[0]}\n${await clientDiag(page)}`);
-  }
-}
-
 describe('image builders', () => {
   test('a package installed in a builder becomes an image a fleet streams', { timeout: TIMEOUT }, async (t) => {
     const { server, browser } = await serveTest(t);
@@ -70,18 +59,13 @@ describe('image builders', () => {
     });
     assert.equal(created.State, 'PENDING');
     assert.match(created.Arn, /:image-builder\/builder$/);
-    await waitFor(async () => (await builderState(server, 'builder')).State === 'RUNNING', {
-      timeout: 60000, interval: 200, what: 'the builder to run', diag: server.tail,
-    });
+    await waitBuilder(server, 'builder', 'RUNNING');
 
     // The administrator's desktop on the builder: a terminal from its catalog.
     const { StreamingURL } = await server.admin.call('CreateImageBuilderStreamingURL', { Name: 'builder', Validity: 600 });
     const page = await openClient(browser, StreamingURL);
-    await until(page, () => window.porthole.catalog?.shown, 'the builder catalog to show');
-    assert.equal(await page.evaluate(() => document.activeElement?.dataset.app), 'xterm');
-    await page.keyboard.press('Enter');
+    await openBuilderTerminal(page);
     const { instance } = await appIn(server, 'xterm');
-    await until(page, () => window.porthole.windows.some((w) => w.title === 'Image builder (root)'), 'the builder terminal');
 
     // The package reaches the builder as a file in its temporary files (as an upload would).
     const temporary = join(RUNTIME_ROOT, instance.id, 'TemporaryFiles');
@@ -89,14 +73,12 @@ describe('image builders', () => {
     copyFileSync(helloDeb(), deb);
     chownSync(deb, instance.uid, instance.uid);
     const files = '$HOME/MyFiles/TemporaryFiles';
-    await focusApp(page);
-    await page.keyboard.type(
+    await runInTerminal(page,
       `dpkg -i ${files}/porthole-hello.deb > ${files}/dpkg.log 2>&1 && ` +
       `image-assistant add-application --name hello --absolute-app-path /usr/bin/porthole-hello > ${files}/added.json 2>&1 && ` +
       `image-assistant create-image --name hello-image --display-name Hello > ${files}/created.json 2>&1; ` +
       `echo $? > ${files}/done`,
     );
-    await page.keyboard.press('Enter');
     await waitFor(async () => {
       const { Images } = await server.admin.call('DescribeImages', {});
       return Images.some((i) => i.Name === 'hello-image');
@@ -106,9 +88,7 @@ describe('image builders', () => {
         `\ncreated: ${fileText(join(temporary, 'created.json'))}`,
     });
     // The builder stops to make it, then the image is AVAILABLE with the app's catalog entry.
-    await waitFor(async () => (await builderState(server, 'builder')).State === 'STOPPED', {
-      timeout: 60000, interval: 200, what: 'the builder to stop after its snapshot', diag: server.tail,
-    });
+    await waitBuilder(server, 'builder', 'STOPPED');
     const { Images: [image] } = await server.admin.call('DescribeImages', { Names: ['hello-image'] });
     assert.equal(image.State, 'AVAILABLE', JSON.stringify(image));
     assert.equal(image.DisplayName, 'Hello');
@@ -127,9 +107,9 @@ describe('image builders', () => {
     await createFleetAndStack(server, 'hello', { ImageName: 'hello-image', ComputeCapacity: { DesiredInstances: 1 } });
     const url = await streamingUrl(server, { stack: 'hello', fleet: 'hello', userId: 'hana', applicationId: 'hello' });
     const app = await openClient(browser, url);
-    await until(app, () => window.porthole.windows.some((w) => w.title === 'porthole-hello'), 'the new app to stream');
+    await untilPage(app, () => window.porthole.windows.some((w) => w.title === 'porthole-hello'), 'the new app to stream');
     // Its icon, found through its .desktop entry, is the image's file.
-    await until(app, () => window.porthole.catalog?.apps?.some((a) => a.name === 'hello'), 'the catalog to load');
+    await untilPage(app, () => window.porthole.catalog?.apps?.some((a) => a.name === 'hello'), 'the catalog to load');
     const icon = await app.evaluate(async () => {
       const url = window.porthole.catalog.apps.find((a) => a.name === 'hello').iconUrl;
       const response = await fetch(url);
@@ -144,9 +124,7 @@ describe('image builders', () => {
 
     // The builder starts again over what it made; the image's base cannot be deleted under it.
     await server.admin.call('StartImageBuilder', { Name: 'builder' });
-    await waitFor(async () => (await builderState(server, 'builder')).State === 'RUNNING', {
-      timeout: 60000, interval: 200, what: 'the builder to run again', diag: server.tail,
-    });
+    await waitBuilder(server, 'builder', 'RUNNING');
     await assert.rejects(server.admin.call('DeleteImage', { Name: 'porthole-default' }), /ResourceInUseException/);
     await server.admin.call('DeleteImageBuilder', { Name: 'builder' });
     await waitFor(async () => {
