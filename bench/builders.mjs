@@ -1,8 +1,9 @@
 // The image builder benchmark: `porthole serve` (release build), image builders and an
-// ALWAYS_ON DESKTOP fleet, all on the default image. Each trial, in this order:
+// ALWAYS_ON DESKTOP fleet, all on the default image. Each trial (the fleet's half and the
+// builder's in alternating order):
 //   1. instance start: StartFleet -> Available >= 1 on the stopped fleet (the yardstick),
-//      CreateImageBuilder -> RUNNING for a fresh builder, and at the trial's end
-//      StartImageBuilder -> RUNNING on that builder, STOPPED by making its image;
+//      CreateImageBuilder -> RUNNING for a fresh builder, and StartImageBuilder ->
+//      RUNNING on that builder once making its image has STOPPED it;
 //   2. first session: a streaming URL -> first painted frame on the fleet (no app: its
 //      desktop and catalog) and on the fresh builder (its desktop and catalog);
 //   3. create image: in the builder's terminal (typed through the browser, as an
@@ -161,11 +162,16 @@ async function removeBuilder(server, builder, image) {
     { timeout: 60000, what: 'the builder\'s layers removed', diag: server.tail });
 }
 
-async function trial(s, i) {
-  const { server, browser } = s;
+/** The fleet's start, then a session on the instance it started. */
+async function fleetHalf(s, i) {
+  return { fleetStart: await fleetStart(s.server), fleetSession: await fleetSession(s, i) };
+}
+
+/** A fresh builder: created, a session on it, an image made of it, started again; then deleted. */
+async function builderHalf({ server, browser }, i) {
   const builder = `bench-builder-${i}`;
   const image = `bench-image-${i}`;
-  const t = { fleetStart: await fleetStart(server), fleetSession: await fleetSession(s, i) };
+  const t = {};
   t.builderCreate = await timed(() => server.admin.call('CreateImageBuilder', {
     Name: builder, ImageName: DEFAULT_NAME, InstanceType: INSTANCE_TYPE,
   }), builderIs(server, builder, 'RUNNING'), `${builder} RUNNING`);
@@ -179,6 +185,14 @@ async function trial(s, i) {
   return t;
 }
 
+/** Both halves, the fleet's first in even trials and the builder's first in odd ones: order effects cancel out. */
+async function trial(s, i) {
+  const halves = i % 2 ? [builderHalf, fleetHalf] : [fleetHalf, builderHalf];
+  const t = {};
+  for (const half of halves) Object.assign(t, await half(s, i));
+  return t;
+}
+
 const ms = (v) => (v === undefined || Number.isNaN(v) ? '–' : `${v.toFixed(v < 10 ? 1 : 0)} ms`);
 const mib = (v) => `${(v / 2 ** 20).toFixed(1)} MiB`;
 const stats = (xs) => `**${ms(median(xs))}** | ${ms(percentile(xs, 90))} | ${ms(Math.max(...xs))}`;
@@ -189,7 +203,7 @@ function render({ trials = [], chromium, problems }) {
     `Measured ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} on ${machine()}, headless Chromium ${chromium}, with`,
     `\`${process.env.BENCH_COMMAND ?? `node bench/builders.mjs ${process.argv.slice(2).join(' ')}`}\` (release build; ${trials.length} of ${TRIALS} trials completed; load average ${LOAD_AT_START} at the start, ${loadavg()[0].toFixed(2)} at the end).`,
     '',
-    `Each trial, in order: the fleet's start and a session on it, then a fresh builder: created, a session on its desktop, an image made of it, started again; then the builder and its image are deleted. The fleet (\`${FLEET}\`, ALWAYS_ON, StreamView DESKTOP, one instance) and the builders are ${INSTANCE_TYPE} on the default image; the default fleet is stopped. The API is polled every ${POLL_MS} ms.`,
+    `Each trial has two halves, the fleet's first in odd trials and the builder's first in even ones: the fleet's start and a session on it; a fresh builder created, a session on its desktop, an image made of it, the builder started again, then the builder and its image deleted. The fleet (\`${FLEET}\`, ALWAYS_ON, StreamView DESKTOP, one instance) and the builders are ${INSTANCE_TYPE} on the default image; the default fleet is stopped. The API is polled every ${POLL_MS} ms.`,
     '',
   ];
   if (trials.length) {
