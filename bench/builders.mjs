@@ -195,6 +195,7 @@ async function trial(s, i) {
 
 const ms = (v) => (v === undefined || Number.isNaN(v) ? '–' : `${v.toFixed(v < 10 ? 1 : 0)} ms`);
 const mib = (v) => `${(v / 2 ** 20).toFixed(1)} MiB`;
+const kib = (v) => `${v > 0 ? '+' : ''}${(v / 1024).toFixed(0)} KiB`;
 const stats = (xs) => `**${ms(median(xs))}** | ${ms(percentile(xs, 90))} | ${ms(Math.max(...xs))}`;
 const ratio = (xs, ys) => (median(xs) / median(ys)).toFixed(2);
 
@@ -229,9 +230,9 @@ function render({ trials = [], chromium, problems }) {
       '|---|---|---|---|',
       `| builder's instance gone | ${stats(imgs.map((m) => m.gone))} |`,
       `| image AVAILABLE and builder STOPPED | ${stats(imgs.map((m) => m.available))} |`,
-      `| (of which instance gone -> AVAILABLE: the rename, the catalog read, the state saved) | ${stats(imgs.map((m) => m.available - m.gone))} |`,
+      `| (of which instance gone -> AVAILABLE: the rename, the catalog read, the state saved; to one poll) | ${stats(imgs.map((m) => m.available - m.gone))} |`,
       '',
-      `On disk: the new layer (du of its snapshot directory) ${mib(median(imgs.map((m) => m.layer)))} (median); the data dir grew by ${imgs.map((m) => mib(m.dataDirGrowth)).join(', ')} across create-image (du before, with the payload in the builder's writable layer, and after); the payload kept its inode in ${imgs.filter((m) => m.sameInode).length} of ${imgs.length} trials: the layer is the builder's changes renamed, no file copied.`,
+      `On disk: the new layer (du of its snapshot directory) ${mib(median(imgs.map((m) => m.layer)))} (median); the data dir changed by ${imgs.map((m) => kib(m.dataDirGrowth)).join(', ')} across create-image (du before, with the payload in the builder's writable layer, and after); the payload kept its inode in ${imgs.filter((m) => m.sameInode).length} of ${imgs.length} trials: the layer is the builder's changes renamed, no file copied.`,
       '',
       '### First session',
       '',
