@@ -11,9 +11,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chownSync, createReadStream, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { portholeBin, launchBrowser, waitFor, waitStreaming, makeTmp } from '../tests/e2e/harness.mjs';
-import { startServe, stopServe, streamingUrl, fleetOf, DEFAULT_NAME } from '../tests/e2e/serve-harness.mjs';
-import { machine, partRunner, writeSection } from './report.mjs';
+import { portholeBin, waitFor, waitStreaming, makeTmp } from '../tests/e2e/harness.mjs';
+import { streamingUrl, fleetOf, DEFAULT_NAME } from '../tests/e2e/serve-harness.mjs';
+import { machine, serveBenchmark } from './report.mjs';
 import { median, percentile } from './latency.mjs';
 
 const { values: opt } = parseArgs({
@@ -205,18 +205,9 @@ function render({ start, moved, chromium, problems }) {
 
 // ---------------------------------------------------------------- main
 
-const server = await startServe({ env: { PORTHOLE_LOG: 'warn,porthole_server::gateway=info' } });
-log(`serving at ${server.endpoint}`);
-const browser = await launchBrowser();
-const result = { problems: [], chromium: browser.version() };
-const part = partRunner(result, server, log);
-try {
+await serveBenchmark({
+  env: { PORTHOLE_LOG: 'warn,porthole_server::gateway=info' }, out: opt.out, marker: 'bench-files', heading: 'Home folders and My Files', log,
+}, async ({ server, browser, result, part }) => {
   result.start = await part('session start', () => sessionStart(server, browser));
   result.moved = await part('transfers', () => transfers(server, browser));
-} finally {
-  await browser.close();
-  await stopServe(server).catch((e) => result.problems.push(`teardown: ${e.message.split('\n')[0]}`));
-}
-const text = render(result);
-console.log(text);
-if (opt.out !== '-') writeSection(opt.out, 'bench-files', 'Home folders and My Files', text);
+}, render);

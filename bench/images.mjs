@@ -7,13 +7,13 @@
 //      image, alternating trials: page.goto -> the app's window painted. On the imported
 //      image the app starts through `porthole enter-root` (namespaces, overlays, pivot).
 // Writes a marked section of docs/performance.md. Run through `scripts/bench --workload images`.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { portholeBin, launchBrowser, waitFor } from '../tests/e2e/harness.mjs';
-import { startServe, stopServe, streamingUrl, fleetOf, createFleetAndStack, DEFAULT_NAME } from '../tests/e2e/serve-harness.mjs';
+import { portholeBin, waitFor } from '../tests/e2e/harness.mjs';
+import { streamingUrl, fleetOf, createFleetAndStack, DEFAULT_NAME } from '../tests/e2e/serve-harness.mjs';
 import { probeImage } from '../tests/e2e/oci-image.mjs';
-import { machine, partRunner, writeSection } from './report.mjs';
+import { du, machine, serveBenchmark } from './report.mjs';
 import { median, percentile } from './latency.mjs';
 
 const { values: opt } = parseArgs({
@@ -27,7 +27,6 @@ const TRIALS = Number(opt.trials);
 const IMPORTS = Number(opt.imports);
 process.env.PORTHOLE_BIN ??= portholeBin('release');
 const log = (...a) => console.error(new Date().toISOString().slice(11, 19), ...a);
-const du = (path) => Number(execFileSync('du', ['-s', '--block-size=1', path], { encoding: 'utf8' }).split('\t')[0]);
 
 function importImage(server, name, layout) {
   const t0 = process.hrtime.bigint();
@@ -121,19 +120,8 @@ function render({ imported, start, chromium, problems }) {
   return L.join('\n');
 }
 
-const server = await startServe({ env: { PORTHOLE_LOG: 'warn' } });
-log(`serving at ${server.endpoint}`);
-const browser = await launchBrowser();
-const result = { problems: [], chromium: browser.version() };
-const part = partRunner(result, server, log);
-try {
+await serveBenchmark({ out: opt.out, marker: 'bench-images', heading: 'Images from OCI', log }, async ({ server, browser, result, part }) => {
   const { layout } = probeImage();
   result.imported = await part('import', () => imports(server, layout));
   result.start = await part('session start', () => sessionStart(server, browser));
-} finally {
-  await browser.close();
-  await stopServe(server).catch((e) => result.problems.push(`teardown: ${e.message.split('\n')[0]}`));
-}
-const text = render(result);
-console.log(text);
-if (opt.out !== '-') writeSection(opt.out, 'bench-images', 'Images from OCI', text);
+}, render);

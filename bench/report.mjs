@@ -1,10 +1,11 @@
-// What the benchmarks' reports share: the machine line and writing a marked section of
-// docs/performance.md.
+// What the benchmarks' reports share: the machine line, sizes on disk, running a
+// benchmark of `porthole serve` and writing a marked section of docs/performance.md.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { REPO } from '../tests/e2e/harness.mjs';
+import { REPO, launchBrowser } from '../tests/e2e/harness.mjs';
+import { startServe, stopServe } from '../tests/e2e/serve-harness.mjs';
 
 /** "2 cores (model), 24 GiB, porthole <rev>[ + uncommitted changes]". */
 export function machine() {
@@ -15,6 +16,9 @@ export function machine() {
   } catch { /* not a checkout */ }
   return `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, porthole ${rev}`;
 }
+
+/** Bytes on disk under `path` (du: blocks allocated, each hard-linked file once). */
+export const du = (path) => Number(execFileSync('du', ['-s', '--block-size=1', path], { encoding: 'utf8' }).split('\t')[0]);
 
 /**
  * A benchmark part's runner: `await part(label, f)` answers f's result, or records its
@@ -31,6 +35,29 @@ export function partRunner(result, server, log) {
       return undefined;
     }
   };
+}
+
+/**
+ * A benchmark of `porthole serve` from start to report: a server (`env` added to its
+ * environment) and headless Chromium, `body({ server, browser, result, part })` (part:
+ * see partRunner), the teardown (its failure one more problem), then `render(result)`
+ * printed and, unless `out` is '-', written as the section `marker` of `out`.
+ * `result` starts as { problems, chromium }.
+ */
+export async function serveBenchmark({ env = { PORTHOLE_LOG: 'warn' }, out, marker, heading, log }, body, render) {
+  const server = await startServe({ env });
+  log(`serving at ${server.endpoint}`);
+  const browser = await launchBrowser();
+  const result = { problems: [], chromium: browser.version() };
+  try {
+    await body({ server, browser, result, part: partRunner(result, server, log) });
+  } finally {
+    await browser.close();
+    await stopServe(server).catch((e) => result.problems.push(`teardown: ${e.message.split('\n')[0]}`));
+  }
+  const text = render(result);
+  console.log(text);
+  if (out !== '-') writeSection(out, marker, heading, text);
 }
 
 /**

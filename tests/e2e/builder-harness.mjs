@@ -1,11 +1,9 @@
-// What the image builder tests share: a .deb built here (offline) to install in a
-// builder, and a builder streamed to a page with its root terminal open.
+// What the image builder tests share: a .deb built here (offline) to install in a builder.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { waitFor, openClient, makeTmp, pageUntil } from './harness.mjs';
-import { appIn, RUNTIME_ROOT } from './serve-harness.mjs';
+import { makeTmp } from './harness.mjs';
 
 // A 1x1 PNG: the app's icon, found through its .desktop entry's Icon= name.
 export const PNG = Buffer.from(
@@ -43,31 +41,4 @@ export function helloDeb() {
   const built = spawnSync('dpkg-deb', ['--root-owner-group', '--build', root, deb], { encoding: 'utf8' });
   assert.equal(built.status, 0, built.stderr);
   return deb;
-}
-
-export async function builderState(server, name) {
-  const { ImageBuilders } = await server.admin.call('DescribeImageBuilders', { Names: [name] });
-  return ImageBuilders[0];
-}
-
-/** Waits for the builder `name` to reach `state`. */
-export async function builderReaches(server, name, state, what = `the builder to be ${state}`) {
-  await waitFor(async () => (await builderState(server, name))?.State === state, {
-    timeout: 60000, interval: 200, what, diag: server.tail,
-  });
-}
-
-/**
- * The builder `name` (RUNNING) streamed to a page whose terminal, picked from the builder's
- * catalog, is open: its instance and temporary files folder (the instance's, on the host).
- */
-export async function builderTerminal(server, browser, name) {
-  const { StreamingURL } = await server.admin.call('CreateImageBuilderStreamingURL', { Name: name, Validity: 600 });
-  const page = await openClient(browser, StreamingURL);
-  await pageUntil(page, () => window.porthole.catalog?.shown, 'the builder catalog to show');
-  assert.equal(await page.evaluate(() => document.activeElement?.dataset.app), 'xterm');
-  await page.keyboard.press('Enter');
-  const { instance } = await appIn(server, 'xterm');
-  await pageUntil(page, () => window.porthole.windows.some((w) => w.title === 'Image builder (root)'), 'the builder terminal');
-  return { page, instance, temporary: join(RUNTIME_ROOT, instance.id, 'TemporaryFiles') };
 }

@@ -4,12 +4,11 @@
 // endpoints refuse what is not theirs to give.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { waitFor, openClient, environ, pageUntil as until } from './harness.mjs';
+import { waitFor, openClient, environ, untilPage } from './harness.mjs';
 import { serveTest, appIn, instances, streamingUrl, DEFAULT_NAME } from './serve-harness.mjs';
 
 const TIMEOUT = 120000;
 
-/** Waits until `pred(window.porthole)` holds in the page (a function source, run there). */
 /** POST /session/TOKEN/launch from the page (its own origin): { status, body }. */
 const postLaunch = (page, url, app) => page.evaluate(async ([u, a]) => {
   const res = await fetch(new URL('launch', u), {
@@ -34,7 +33,7 @@ describe('the application catalog', { concurrency: 2 }, () => {
     const url = await streamingUrl(server, { userId: 'picker' });
     const page = await openClient(browser, url);
 
-    await until(page, () => window.porthole.catalog?.shown, 'the catalog overlay to show');
+    await untilPage(page, () => window.porthole.catalog?.shown, 'the catalog overlay to show');
     const catalog = await page.evaluate(() => window.porthole.catalog);
     assert.equal(catalog.applicationId, null);
     assert.deepEqual(catalog.started, []);
@@ -43,7 +42,7 @@ describe('the application catalog', { concurrency: 2 }, () => {
     // The first tile has the keyboard, and its icon loaded.
     assert.equal(await page.evaluate(() => document.activeElement?.dataset.app), 'xterm');
     const tile = '#catalog-grid [data-app="xterm"]';
-    await until(page, (sel) => document.querySelector(`${sel} img`)?.complete, 'the xterm icon to load', tile);
+    await untilPage(page, (sel) => document.querySelector(`${sel} img`)?.complete, 'the xterm icon to load', tile);
     assert.ok(await page.$eval(`${tile} img`, (img) => img.naturalWidth) > 0, 'the xterm icon has pixels');
 
     // The session is ready (the page streams) and no app runs before the pick.
@@ -54,8 +53,8 @@ describe('the application catalog', { concurrency: 2 }, () => {
     // The pick, by keyboard: Enter on the focused tile.
     await page.keyboard.press('Enter');
     const { app: xterm } = await appIn(server, 'xterm');
-    await until(page, () => window.porthole.windows.some((w) => /xterm/i.test(w.title)), 'the xterm window to stream');
-    await until(page, () => !window.porthole.catalog.shown, 'the catalog overlay to hide');
+    await untilPage(page, () => window.porthole.windows.some((w) => /xterm/i.test(w.title)), 'the xterm window to stream');
+    await untilPage(page, () => !window.porthole.catalog.shown, 'the catalog overlay to hide');
     assert.equal(await page.isHidden('#catalog'), true);
     const env = environ(xterm.pid);
     assert.equal(env.AppStream_UserName, 'picker');
@@ -67,7 +66,7 @@ describe('the application catalog', { concurrency: 2 }, () => {
     await page.click('#btn-apps');
     await page.click('#catalog-menu [data-app="xterm"]');
     await waitFor(() => xterms(server).length === 2, { what: 'a second xterm in the instance', diag: server.tail });
-    await until(page, () => window.porthole.windows.filter((w) => /xterm/i.test(w.title)).length === 2, 'two xterm windows');
+    await untilPage(page, () => window.porthole.windows.filter((w) => /xterm/i.test(w.title)).length === 2, 'two xterm windows');
     const [, second] = xterms(server);
     assert.equal(environ(second.pid).AppStream_Session_ID, env.AppStream_Session_ID, 'the same session');
 
@@ -121,7 +120,7 @@ describe('the application catalog', { concurrency: 2 }, () => {
     const url = await streamingUrl(server, { userId: 'named', applicationId: 'xterm' });
     const page = await openClient(browser, url);
     await appIn(server, 'xterm');
-    await until(page, () => window.porthole.catalog?.available && !window.porthole.catalog.shown
+    await untilPage(page, () => window.porthole.catalog?.available && !window.porthole.catalog.shown
       && window.porthole.catalog.applicationId === 'xterm', 'the catalog to load without showing');
     assert.equal(await page.isHidden('#btn-apps'), false, 'the Applications button is shown');
 

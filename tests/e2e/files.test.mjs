@@ -13,7 +13,7 @@ import {
 import { request } from 'node:http';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
-import { waitFor, openClient, focusApp, makeTmp, launchBrowser, pageUntil as until } from './harness.mjs';
+import { waitFor, openClient, focusApp, untilPage, makeTmp, launchBrowser } from './harness.mjs';
 import {
   serveTest, startServe, stopServe, streamingUrl, appIn, fleetOf, metrics, createFleetAndStack, DEFAULT_NAME,
 } from './serve-harness.mjs';
@@ -40,7 +40,7 @@ const fileText = (path) => (existsSync(path) ? readFileSync(path, 'utf8') : null
 async function xtermSession(browser, server, userId, stack = DEFAULT_NAME) {
   const url = await streamingUrl(server, { userId, applicationId: 'xterm', stack, fleet: stack });
   const page = await openClient(browser, url);
-  await until(page, () => window.porthole.windows.some((w) => /xterm/i.test(w.title)), 'the xterm window');
+  await untilPage(page, () => window.porthole.windows.some((w) => /xterm/i.test(w.title)), 'the xterm window');
   await focusApp(page);
   return { page, url };
 }
@@ -70,11 +70,11 @@ const filesApi = (page, method, route, folder, path, body) => page.evaluate(asyn
 
 /** Opens My Files and waits for its listing. */
 async function openPanel(page) {
-  await until(page, () => !document.getElementById('btn-files').hidden, 'the My Files button');
+  await untilPage(page, () => !document.getElementById('btn-files').hidden, 'the My Files button');
   const before = await page.evaluate(() => window.porthole.files.listings);
   await page.hover('#toolbar-handle');
   await page.click('#btn-files');
-  await until(page, (n) => window.porthole.files.listings > n && !document.getElementById('files').hidden, 'the panel\'s listing', before);
+  await untilPage(page, (n) => window.porthole.files.listings > n && !document.getElementById('files').hidden, 'the panel\'s listing', before);
 }
 
 const listed = (page) => page.evaluate(() => window.porthole.files.entries.map((e) => e.name));
@@ -160,10 +160,10 @@ describe('home folders and My Files', { concurrency: 2 }, () => {
     const tmp = makeTmp('porthole-files-');
     writeFileSync(join(tmp, 'from-browser.txt'), 'uploaded by the browser\n');
     await second.page.setInputFiles('#files-picker', join(tmp, 'from-browser.txt'));
-    await until(second.page, () => window.porthole.files.uploads.some((u) => u.done), 'the upload to finish');
+    await untilPage(second.page, () => window.porthole.files.uploads.some((u) => u.done), 'the upload to finish');
     assert.equal(fileText(join(folder, 'from-browser.txt')), 'uploaded by the browser\n');
     assert.equal(statSync(join(folder, 'from-browser.txt')).uid, FOLDER_OWNER);
-    await until(second.page, () => window.porthole.files.entries.some((e) => e.name === 'from-browser.txt'), 'the upload listed');
+    await untilPage(second.page, () => window.porthole.files.entries.some((e) => e.name === 'from-browser.txt'), 'the upload listed');
 
     // Download: the browser's own download, byte for byte.
     const [download] = await Promise.all([
@@ -299,11 +299,11 @@ describe('home folders and My Files', { concurrency: 2 }, () => {
 
     await openPanel(page);
     await page.setInputFiles('#files-picker', big);
-    await until(page, () => window.porthole.files.uploads.some((u) => u.done || u.error), 'the 200 MB upload to end');
+    await untilPage(page, () => window.porthole.files.uploads.some((u) => u.done || u.error), 'the 200 MB upload to end');
     assert.deepEqual(await page.evaluate(() => window.porthole.files.uploads.map((u) => u.error)), [null]);
     assert.equal(statSync(join(folder, 'big.bin')).size, 200 << 20);
     assert.equal(await fileSha256(join(folder, 'big.bin')), expected, 'uploaded byte for byte');
-    await until(page, () => window.porthole.files.entries.some((e) => e.name === 'big.bin'), 'big.bin listed');
+    await untilPage(page, () => window.porthole.files.entries.some((e) => e.name === 'big.bin'), 'big.bin listed');
 
     const [download] = await Promise.all([
       page.waitForEvent('download'),
@@ -357,7 +357,7 @@ describe('home folders and My Files', { concurrency: 2 }, () => {
 
     // Past the 1 MiB quota: the session is told, the folder is read-only, uploads refused.
     await run(again.page, `head -c 1100000 /dev/zero > ${HOME}/big`);
-    await until(again.page, () => window.porthole.notices.some((n) => n.kind === 3), 'the home-folder-full notice');
+    await untilPage(again.page, () => window.porthole.notices.some((n) => n.kind === 3), 'the home-folder-full notice');
     const notice = await again.page.evaluate(() => window.porthole.notices.find((n) => n.kind === 3).text);
     assert.match(notice, /home folder is full/);
     const refused = await filesApi(again.page, 'PUT', 'files/content', 'home', 'more.txt', 'more');

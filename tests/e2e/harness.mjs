@@ -55,15 +55,6 @@ export async function waitFor(cond, { timeout = 10000, interval = 25, what = 'co
 // ---------------------------------------------------------------- /proc helpers
 
 
-/** Waits until `pred` holds in the page; on timeout, throws with `what` and the client's state. */
-export async function pageUntil(page, pred, what, arg, timeout = 30000) {
-  try {
-    await page.waitForFunction(pred, arg, { timeout, polling: 100 });
-  } catch (e) {
-    throw new Error(`${what}: ${e.message.split('\n')[0]}\n${await clientDiag(page)}`);
-  }
-}
-
 /** Parsed /proc/PID/stat (null if the process is gone). Times in clock ticks. */
 export function procStat(pid) {
   let s;
@@ -294,7 +285,8 @@ export async function launchBrowser() {
 /**
  * Opens the client in a new context and page (collecting console errors for
  * diagnostics) and, unless `streaming` is false, waits for the first painted frame.
- * `page.gotoResponse` is the page's HTTP response.
+ * `page.gotoResponse` is the page's HTTP response; `page.firstFrameMs` the time from
+ * page.goto to that frame (for the benchmarks: the context's setup is not in it).
  */
 export async function openClient(browser, url, { viewport = { width: 1280, height: 720 }, query = '?scale=1', permissions = [], streaming = true } = {}) {
   const context = await browser.newContext({ viewport, deviceScaleFactor: 1 });
@@ -303,9 +295,22 @@ export async function openClient(browser, url, { viewport = { width: 1280, heigh
   page.consoleLog = [];
   page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') page.consoleLog.push(`${m.type()}: ${m.text()}`); });
   page.on('pageerror', (e) => page.consoleLog.push(`pageerror: ${e.message}`));
+  const t0 = Date.now();
   page.gotoResponse = await page.goto(new URL(query, url).href);
-  if (streaming) await waitStreaming(page);
+  if (streaming) {
+    await waitStreaming(page);
+    page.firstFrameMs = Date.now() - t0;
+  }
   return page;
+}
+
+/** Waits for `pred(arg)` to hold in the page; on timeout throws with `what` and the client's state. */
+export async function untilPage(page, pred, what, arg, { timeout = 30000 } = {}) {
+  try {
+    await page.waitForFunction(pred, arg, { timeout, polling: 100 });
+  } catch (e) {
+    throw new Error(`${what}: ${e.message.split('\n')[0]}\n${await clientDiag(page)}`);
+  }
 }
 
 /** Client-side state for error messages. */

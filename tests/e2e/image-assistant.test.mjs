@@ -6,9 +6,11 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chownSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { waitFor, openClient, fileText, focusApp, pageUntil as until } from './harness.mjs';
-import { serveTest, streamingUrl } from './serve-harness.mjs';
-import { PNG, helloDeb, builderReaches, builderTerminal } from './builder-harness.mjs';
+import { waitFor, openClient, fileText, untilPage as until } from './harness.mjs';
+import {
+  serveTest, streamingUrl, appIn, RUNTIME_ROOT, waitBuilder, openBuilderTerminal, runInTerminal,
+} from './serve-harness.mjs';
+import { PNG, helloDeb } from './builder-harness.mjs';
 
 const TIMEOUT = 240000;
 
@@ -26,17 +28,19 @@ describe('the Image Assistant panel', () => {
     await server.admin.call('CreateImageBuilder', {
       Name: 'gui', ImageName: 'porthole-default', InstanceType: 'stream.standard.medium',
     });
-    await builderReaches(server, 'gui', 'RUNNING');
-    const { page, instance, temporary } = await builderTerminal(server, browser, 'gui');
+    await waitBuilder(server, 'gui', 'RUNNING');
+    const { StreamingURL } = await server.admin.call('CreateImageBuilderStreamingURL', { Name: 'gui', Validity: 600 });
+    const page = await openClient(browser, StreamingURL);
+    await openBuilderTerminal(page);
+    const { instance } = await appIn(server, 'xterm');
+    const temporary = join(RUNTIME_ROOT, instance.id, 'TemporaryFiles');
 
     // A package installed from the builder's terminal.
     const deb = join(temporary, 'porthole-hello.deb');
     copyFileSync(helloDeb(), deb);
     chownSync(deb, instance.uid, instance.uid);
     const files = '$HOME/MyFiles/TemporaryFiles';
-    await focusApp(page);
-    await page.keyboard.type(`dpkg -i ${files}/porthole-hello.deb > ${files}/dpkg.log 2>&1; echo $? > ${files}/dpkg.done`);
-    await page.keyboard.press('Enter');
+    await runInTerminal(page, `dpkg -i ${files}/porthole-hello.deb > ${files}/dpkg.log 2>&1; echo $? > ${files}/dpkg.done`);
     await waitFor(() => fileText(join(temporary, 'dpkg.done')) !== null, {
       timeout: 30000, what: 'dpkg to finish', diag: () => fileText(join(temporary, 'dpkg.log')) ?? '',
     });
@@ -98,7 +102,7 @@ describe('the Image Assistant panel', () => {
     await until(page, () => window.porthole.imageAssistant.image?.image === 'gui-image', 'the image accepted');
     assert.equal((await assistant(page)).image.state, 'PENDING');
     await until(page, () => window.porthole.state === 'closed', 'the session to end as the builder stops');
-    await builderReaches(server, 'gui', 'STOPPED', 'the builder to stop after its snapshot');
+    await waitBuilder(server, 'gui', 'STOPPED');
     const { Images: [image] } = await server.admin.call('DescribeImages', { Names: ['gui-image'] });
     assert.equal(image.State, 'AVAILABLE', JSON.stringify(image));
     assert.equal(image.DisplayName, 'GUI image');

@@ -5,9 +5,11 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chownSync, copyFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { waitFor, openClient, fileText, focusApp, pageUntil as until } from './harness.mjs';
-import { serveTest, appIn, createFleetAndStack, streamingUrl, RUNTIME_ROOT } from './serve-harness.mjs';
-import { PNG, helloDeb, builderReaches, builderTerminal } from './builder-harness.mjs';
+import { waitFor, openClient, fileText, untilPage } from './harness.mjs';
+import {
+  serveTest, appIn, createFleetAndStack, streamingUrl, RUNTIME_ROOT, waitBuilder, openBuilderTerminal, runInTerminal,
+} from './serve-harness.mjs';
+import { PNG, helloDeb } from './builder-harness.mjs';
 
 const TIMEOUT = 240000;
 
@@ -20,24 +22,26 @@ describe('image builders', () => {
     });
     assert.equal(created.State, 'PENDING');
     assert.match(created.Arn, /:image-builder\/builder$/);
-    await builderReaches(server, 'builder', 'RUNNING');
+    await waitBuilder(server, 'builder', 'RUNNING');
 
     // The administrator's desktop on the builder: a terminal from its catalog.
-    const { page, instance, temporary } = await builderTerminal(server, browser, 'builder');
+    const { StreamingURL } = await server.admin.call('CreateImageBuilderStreamingURL', { Name: 'builder', Validity: 600 });
+    const page = await openClient(browser, StreamingURL);
+    await openBuilderTerminal(page);
+    const { instance } = await appIn(server, 'xterm');
 
     // The package reaches the builder as a file in its temporary files (as an upload would).
+    const temporary = join(RUNTIME_ROOT, instance.id, 'TemporaryFiles');
     const deb = join(temporary, 'porthole-hello.deb');
     copyFileSync(helloDeb(), deb);
     chownSync(deb, instance.uid, instance.uid);
     const files = '$HOME/MyFiles/TemporaryFiles';
-    await focusApp(page);
-    await page.keyboard.type(
+    await runInTerminal(page,
       `dpkg -i ${files}/porthole-hello.deb > ${files}/dpkg.log 2>&1 && ` +
       `image-assistant add-application --name hello --absolute-app-path /usr/bin/porthole-hello > ${files}/added.json 2>&1 && ` +
       `image-assistant create-image --name hello-image --display-name Hello > ${files}/created.json 2>&1; ` +
       `echo $? > ${files}/done`,
     );
-    await page.keyboard.press('Enter');
     await waitFor(async () => {
       const { Images } = await server.admin.call('DescribeImages', {});
       return Images.some((i) => i.Name === 'hello-image');
@@ -47,7 +51,7 @@ describe('image builders', () => {
         `\ncreated: ${fileText(join(temporary, 'created.json'))}`,
     });
     // The builder stops to make it, then the image is AVAILABLE with the app's catalog entry.
-    await builderReaches(server, 'builder', 'STOPPED', 'the builder to stop after its snapshot');
+    await waitBuilder(server, 'builder', 'STOPPED');
     const { Images: [image] } = await server.admin.call('DescribeImages', { Names: ['hello-image'] });
     assert.equal(image.State, 'AVAILABLE', JSON.stringify(image));
     assert.equal(image.DisplayName, 'Hello');
@@ -66,9 +70,9 @@ describe('image builders', () => {
     await createFleetAndStack(server, 'hello', { ImageName: 'hello-image', ComputeCapacity: { DesiredInstances: 1 } });
     const url = await streamingUrl(server, { stack: 'hello', fleet: 'hello', userId: 'hana', applicationId: 'hello' });
     const app = await openClient(browser, url);
-    await until(app, () => window.porthole.windows.some((w) => w.title === 'porthole-hello'), 'the new app to stream');
+    await untilPage(app, () => window.porthole.windows.some((w) => w.title === 'porthole-hello'), 'the new app to stream');
     // Its icon, found through its .desktop entry, is the image's file.
-    await until(app, () => window.porthole.catalog?.apps?.some((a) => a.name === 'hello'), 'the catalog to load');
+    await untilPage(app, () => window.porthole.catalog?.apps?.some((a) => a.name === 'hello'), 'the catalog to load');
     const icon = await app.evaluate(async () => {
       const url = window.porthole.catalog.apps.find((a) => a.name === 'hello').iconUrl;
       const response = await fetch(url);
@@ -83,7 +87,7 @@ describe('image builders', () => {
 
     // The builder starts again over what it made; the image's base cannot be deleted under it.
     await server.admin.call('StartImageBuilder', { Name: 'builder' });
-    await builderReaches(server, 'builder', 'RUNNING', 'the builder to run again');
+    await waitBuilder(server, 'builder', 'RUNNING');
     await assert.rejects(server.admin.call('DeleteImage', { Name: 'porthole-default' }), /ResourceInUseException/);
     await server.admin.call('DeleteImageBuilder', { Name: 'builder' });
     await waitFor(async () => {

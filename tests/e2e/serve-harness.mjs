@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import {
   portholeBin, makeTmp, waitFor, spawnTracked, stopPorthole, descendants, cmdline,
-  stillRunning, launchBrowser, procStat,
+  stillRunning, launchBrowser, procStat, untilPage, focusApp,
 } from './harness.mjs';
 import { adminApi } from '../../web/console/sigv4.js';
 
@@ -186,6 +186,42 @@ export async function createFleetAndStack(server, name, fleetInput) {
   await waitFor(async () => (await fleetOf(server, name)).State === 'RUNNING', {
     timeout: 60000, interval: 200, what: `fleet ${name} to be RUNNING`, diag: server.tail,
   });
+}
+
+// ---------------------------------------------------------------- image builders
+
+/** An image builder as DescribeImageBuilders shows it. */
+export async function builderOf(server, name) {
+  const { ImageBuilders } = await server.admin.call('DescribeImageBuilders', { Names: [name] });
+  return ImageBuilders[0];
+}
+
+/** Waits until the builder is in `state`; answers the builder. */
+export function waitBuilder(server, name, state, { timeout = 60000, interval = 200 } = {}) {
+  return waitFor(async () => {
+    const builder = await builderOf(server, name);
+    return builder.State === state && builder;
+  }, { timeout, interval, what: `image builder ${name} to be ${state}`, diag: server.tail });
+}
+
+/**
+ * On a builder's desktop (its page open on the catalog), starts the terminal (the
+ * catalog's first app, focused) and waits for its window: a root shell in the builder,
+ * with the image assistant on its PATH.
+ */
+export async function openBuilderTerminal(page) {
+  await untilPage(page, () => window.porthole.catalog?.shown, 'the builder catalog to show');
+  const focused = await page.evaluate(() => document.activeElement?.dataset.app);
+  assert.equal(focused, 'xterm', 'the builder catalog focuses its terminal');
+  await page.keyboard.press('Enter');
+  await untilPage(page, () => window.porthole.windows.some((w) => w.title === 'Image builder (root)'), 'the builder terminal');
+}
+
+/** Types a command line into the terminal of the page (focusing it first) and runs it. */
+export async function runInTerminal(page, line) {
+  await focusApp(page);
+  await page.keyboard.type(line);
+  await page.keyboard.press('Enter');
 }
 
 /** /metrics as { 'appstream_X{fleet="f"}': value }. */
