@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { waitFor, openClient, fileText, untilPage } from './harness.mjs';
 import {
   serveTest, appIn, createFleetAndStack, streamingUrl, RUNTIME_ROOT, waitBuilder, openBuilderTerminal, runInTerminal,
+  startServe, stopServe,
 } from './serve-harness.mjs';
 import { PNG, helloDeb } from './builder-harness.mjs';
 
@@ -97,5 +98,26 @@ describe('image builders', () => {
     await waitFor(() => readdirSync(join(server.dataDir, 'images', 'builders')).length === 0, {
       what: 'the builder layer to be removed', diag: server.tail,
     });
+  });
+
+  // Each server installs its own copy of the agent executable in the runtime root, over the
+  // last: a running sandbox keeps its copy, which /proc/self/exe then calls "(deleted)".
+  test('a builder\'s terminal is still root in the image once another server has started', { timeout: TIMEOUT }, async (t) => {
+    const { server, browser } = await serveTest(t);
+    await server.admin.call('CreateImageBuilder', {
+      Name: 'second', ImageName: 'porthole-default', InstanceType: 'stream.standard.medium',
+    });
+    await waitBuilder(server, 'second', 'RUNNING');
+    const other = await startServe();
+    t.after(() => stopServe(other));
+    const { StreamingURL } = await server.admin.call('CreateImageBuilderStreamingURL', { Name: 'second', Validity: 600 });
+    const page = await openClient(browser, StreamingURL);
+    await openBuilderTerminal(page);
+    const { instance } = await appIn(server, 'xterm');
+    const temporary = join(RUNTIME_ROOT, instance.id, 'TemporaryFiles');
+    const files = '$HOME/MyFiles/TemporaryFiles';
+    await runInTerminal(page, `(id -u; command -v image-assistant) > ${files}/shell.txt; touch ${files}/shell.done`);
+    await waitFor(() => existsSync(join(temporary, 'shell.done')), { what: 'the shell to answer', diag: server.tail });
+    assert.deepEqual(fileText(join(temporary, 'shell.txt')).trim().split('\n'), ['0', '/run/porthole-bin/image-assistant']);
   });
 });

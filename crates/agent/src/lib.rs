@@ -293,18 +293,17 @@ fn refused(err: anyhow::Error) -> (StatusCode, Json<AgentError>) {
 /// The command starting an app, and the directory to start it in. On an image that is
 /// not the host's, apps run on the image's root (the sandbox says so in the
 /// environment): through this executable's `enter-root`, which moves to the working
-/// directory itself once inside the image.
+/// directory itself once inside the image. The executable is named by the path the
+/// sandbox binds it to, not by /proc/self/exe: once a newer server has installed its own
+/// copy, that reads "/run/porthole-agent (deleted)", a path nothing can run.
 fn app_command(
     command: &[String],
     working_directory: Option<&str>,
 ) -> (Vec<String>, Option<PathBuf>) {
-    match (
-        std::env::var_os(porthole_sandbox::APP_ROOT_ENV),
-        std::env::current_exe(),
-    ) {
-        (Some(spec), Ok(exe)) => (
+    match std::env::var_os(porthole_sandbox::APP_ROOT_ENV) {
+        Some(spec) => (
             porthole_sandbox::app_command(
-                &exe,
+                std::path::Path::new(porthole_sandbox::AGENT_EXE),
                 command,
                 working_directory,
                 &spec.to_string_lossy(),

@@ -47,6 +47,10 @@ pub use net::NAMESERVER;
 pub use uid::{UidLease, UidPool};
 
 const BWRAP: &str = "bwrap";
+/// Where the server binds its copy of this executable in every sandbox, which runs it
+/// there as the agent. The bind holds that very file for the sandbox's life, even once a
+/// newer server has renamed its own copy over it on the host.
+pub const AGENT_EXE: &str = "/run/porthole-agent";
 /// Between SIGTERM and SIGKILL in `terminate`.
 pub const STOP_GRACE: Duration = Duration::from_secs(3);
 

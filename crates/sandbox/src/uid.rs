@@ -1,12 +1,24 @@
 //! Unprivileged uids for instances: unique among live instances, never one that still owns
 //! processes (an instance of a previous server run, or anyone else's).
+//!
+//! Unique across servers too: several may run on one host (the e2e tests run two at a
+//! time), and a uid's processes are one sandbox's only if no other server's instance has
+//! it. The process scan cannot tell, since a server picks a uid a moment before anything
+//! runs as it; so each lease also holds an exclusive lock on the uid's file in
+//! [`LOCK_DIR`], which the kernel lets go when the lease, or its server, ends.
 
 use std::collections::HashSet;
 use std::fs;
 use std::ops::Range;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
+use rustix::fs::FlockOperation;
+
+/// Where every server on the host locks the uids it leases (see the module's comment).
+const LOCK_DIR: &str = "/run/porthole-uids";
 
 /// Hands out uids from a range; each lease returns its uid when dropped. Cheap to clone
 /// (clones share the pool).
@@ -27,6 +39,8 @@ struct PoolState {
 pub struct UidLease {
     uid: u32,
     state: Arc<Mutex<PoolState>>,
+    /// The uid's lock in [`LOCK_DIR`], held while this is open.
+    _lock: fs::File,
 }
 
 impl UidLease {
@@ -68,9 +82,17 @@ impl UidPool {
     pub fn acquire(&self) -> Result<UidLease> {
         let busy = uids_with_processes();
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(uid) = pick(&state.range, state.next, &state.live, &busy) else {
+        let mut locked = None;
+        for uid in candidates(&state.range, state.next, &state.live, &busy) {
+            if let Some(lock) = lock_uid(Path::new(LOCK_DIR), uid)? {
+                locked = Some((uid, lock));
+                break;
+            }
+        }
+        let Some((uid, lock)) = locked else {
             bail!(
-                "no free uid in {}..{} ({} leased, {} owned by running processes)",
+                "no free uid in {}..{} ({} leased, {} owned by running processes, the rest \
+                 leased by other servers)",
                 state.range.start,
                 state.range.end,
                 state.live.len(),
@@ -82,12 +104,41 @@ impl UidPool {
         Ok(UidLease {
             uid,
             state: Arc::clone(&self.state),
+            _lock: lock,
         })
     }
 }
 
-/// The first uid at or after `next` (wrapping around the range) that is neither leased nor busy.
-fn pick(range: &Range<u32>, next: u32, live: &HashSet<u32>, busy: &HashSet<u32>) -> Option<u32> {
+/// The uid's lock file in `dir`, locked; None if another lease (of any server) holds it.
+fn lock_uid(dir: &Path, uid: u32) -> Result<Option<fs::File>> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(uid.to_string());
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(Some(file)),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("locking {}", path.display())),
+    }
+}
+
+/// The uids at or after `next` (wrapping around the range) that are neither leased nor
+/// busy, in the order to try them.
+fn candidates<'a>(
+    range: &Range<u32>,
+    next: u32,
+    live: &'a HashSet<u32>,
+    busy: &'a HashSet<u32>,
+) -> impl Iterator<Item = u32> + 'a {
     let start = if range.contains(&next) {
         next
     } else {
@@ -95,7 +146,7 @@ fn pick(range: &Range<u32>, next: u32, live: &HashSet<u32>, busy: &HashSet<u32>)
     };
     (start..range.end)
         .chain(range.start..start)
-        .find(|uid| !live.contains(uid) && !busy.contains(uid))
+        .filter(|uid| !live.contains(uid) && !busy.contains(uid))
 }
 
 /// Every real, effective, saved and filesystem uid of every process.
@@ -132,6 +183,15 @@ mod tests {
         uids.iter().copied().collect()
     }
 
+    fn pick(
+        range: &Range<u32>,
+        next: u32,
+        live: &HashSet<u32>,
+        busy: &HashSet<u32>,
+    ) -> Option<u32> {
+        candidates(range, next, live, busy).next()
+    }
+
     #[test]
     fn pick_skips_leased_and_busy_and_wraps() {
         let range = 10..15;
@@ -152,6 +212,36 @@ mod tests {
         let freed = a.uid();
         drop(a);
         assert_eq!(pool.acquire().unwrap().uid(), freed);
+    }
+
+    #[test]
+    fn two_pools_on_one_host_never_lease_the_same_uid() {
+        // As two servers: separate pools over one range, which nothing runs as yet.
+        let (one, other) = (
+            UidPool::new(300_010..300_012),
+            UidPool::new(300_010..300_012),
+        );
+        let a = one.acquire().unwrap();
+        let b = other.acquire().unwrap();
+        assert_ne!(a.uid(), b.uid());
+        assert!(
+            one.acquire().is_err(),
+            "the other pool holds the range's other uid"
+        );
+        let freed = b.uid();
+        drop(b);
+        assert_eq!(one.acquire().unwrap().uid(), freed);
+    }
+
+    #[test]
+    fn a_uid_lock_is_exclusive_until_its_file_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = lock_uid(dir.path(), 7).unwrap();
+        assert!(held.is_some());
+        assert!(lock_uid(dir.path(), 7).unwrap().is_none());
+        assert!(lock_uid(dir.path(), 8).unwrap().is_some());
+        drop(held);
+        assert!(lock_uid(dir.path(), 7).unwrap().is_some());
     }
 
     #[test]

@@ -12,13 +12,13 @@ use anyhow::{bail, Context, Result};
 use porthole_agent_api::client::AgentClient;
 use porthole_agent_api::{LaunchRequest, Ran, StartFailure};
 use porthole_control::{LaunchSpec, StreamView};
-use porthole_sandbox::{ImageRoot, InstanceSpec, Limits, Network, UidPool, RUNTIME_MOUNT};
+use porthole_sandbox::{
+    ImageRoot, InstanceSpec, Limits, Network, UidPool, AGENT_EXE, RUNTIME_MOUNT,
+};
 use tokio::sync::oneshot;
 
 /// How long an instance may take from launch to an answering agent.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
-/// Where the agent executable appears inside a sandbox (on its private /run).
-const AGENT_EXE_INSIDE: &str = "/run/porthole-agent";
 /// Processes and threads per instance: X server, agent, apps.
 const MAX_PIDS: u32 = 2048;
 /// Test-only: `TYPE=MIB` gives instances of that type a memory limit too small to start,
@@ -35,7 +35,7 @@ pub struct Instances {
     hidden: Vec<PathBuf>,
     /// Where the layers of images that are not the host's are (image_store.rs).
     image_store: PathBuf,
-    porthole_exe: PathBuf,
+    agent: crate::agent_copy::AgentCopy,
     /// Running instances: a way to ask each one's supervising task to stop it.
     running: Mutex<HashMap<String, oneshot::Sender<()>>>,
     /// The uid and sandbox pid of launched instances, for attaching folders to them.
@@ -70,7 +70,7 @@ impl Instances {
         set_mode(&runtime_root, 0o711)?;
         // Instances of a previous run are never resumed (the plane ends their sessions).
         remove_leftovers(&runtime_root)?;
-        let porthole_exe = agent_executable(&runtime_root)?;
+        let agent = crate::agent_copy::install(&runtime_root)?;
         hidden.push(runtime_root.clone());
         let test_memory = std::env::var(TEST_MEMORY_ENV).ok().and_then(|v| {
             let (itype, mib) = v.split_once('=')?;
@@ -82,7 +82,7 @@ impl Instances {
             runtime_root,
             hidden,
             image_store,
-            porthole_exe,
+            agent,
             running: Mutex::new(HashMap::new()),
             launched: Mutex::new(HashMap::new()),
             alive: tokio::sync::watch::channel(0).0,
@@ -265,7 +265,7 @@ impl Instances {
             runtime_dir: runtime_dir.clone(),
             home_dir: None,
             hide: self.hidden.clone(),
-            read_only: vec![(self.porthole_exe.clone(), PathBuf::from(AGENT_EXE_INSIDE))],
+            read_only: vec![(self.agent.path.clone(), PathBuf::from(AGENT_EXE))],
             limits: Limits {
                 cpu_millis: (spec.instance_type.vcpus * 1000.0) as u32,
                 memory_bytes: u64::from(memory_mib) * 1024 * 1024,
@@ -279,7 +279,7 @@ impl Instances {
             },
             env: vec![("PORTHOLE_LOG".into(), "info".into())],
             command: vec![
-                AGENT_EXE_INSIDE.into(),
+                AGENT_EXE.into(),
                 "agent".into(),
                 "--socket".into(),
                 format!("{RUNTIME_MOUNT}/{}", porthole_agent_api::SOCKET),
@@ -476,20 +476,6 @@ fn log_tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// A copy of this executable that every instance uid can run: the original
-/// may live where they cannot reach it (a build under /root, say).
-fn agent_executable(runtime_root: &Path) -> Result<PathBuf> {
-    let exe = std::env::current_exe().context("finding the porthole executable")?;
-    let copy = runtime_root.join("porthole-agent");
-    let staging = runtime_root.join(format!(".porthole-agent.{}", std::process::id()));
-    std::fs::copy(&exe, &staging)
-        .with_context(|| format!("copying {} for instances", exe.display()))?;
-    set_mode(&staging, 0o755)?;
-    // Renamed into place: instances still starting from an older copy keep theirs.
-    std::fs::rename(&staging, &copy).with_context(|| format!("installing {}", copy.display()))?;
-    Ok(copy)
-}
-
 async fn wait_for_agent(agent: &AgentClient) -> Result<()> {
     let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
     loop {
@@ -503,7 +489,7 @@ async fn wait_for_agent(agent: &AgentClient) -> Result<()> {
     }
 }
 
-fn set_mode(path: &Path, mode: u32) -> Result<()> {
+pub(crate) fn set_mode(path: &Path, mode: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .with_context(|| format!("setting the mode of {}", path.display()))

@@ -11,6 +11,7 @@
 //! the plane decides.
 
 mod admin;
+mod agent_copy;
 mod catalog;
 mod config;
 mod console;
