@@ -294,8 +294,7 @@ fn refused(err: anyhow::Error) -> (StatusCode, Json<AgentError>) {
 /// not the host's, apps run on the image's root (the sandbox says so in the
 /// environment): through this executable's `enter-root`, which moves to the working
 /// directory itself once inside the image. The executable is named by the path the
-/// sandbox binds it to, not by /proc/self/exe: once a newer server has installed its own
-/// copy, that reads "/run/porthole-agent (deleted)", a path nothing can run.
+/// sandbox binds it to (see porthole_sandbox::AGENT_EXE), not by /proc/self/exe.
 fn app_command(
     command: &[String],
     working_directory: Option<&str>,

@@ -373,8 +373,7 @@ fn runtime_into(new_root: &Path, builder: bool) -> Result<()> {
         fs::create_dir_all(&tools)?;
         let exe = tools.join("porthole");
         fs::File::create(&exe)?;
-        // Not by current_exe(): once a newer server has installed its own copy, that
-        // reads "/run/porthole-agent (deleted)" (see crate::AGENT_EXE).
+        // Not by current_exe() (see crate::AGENT_EXE).
         rustix::mount::mount_bind(crate::AGENT_EXE, &exe)
             .context("binding the image assistant into the image")?;
         for name in TOOL_NAMES {

@@ -48,8 +48,9 @@ pub use uid::{UidLease, UidPool};
 
 const BWRAP: &str = "bwrap";
 /// Where the server binds its copy of this executable in every sandbox, which runs it
-/// there as the agent. The bind holds that very file for the sandbox's life, even once a
-/// newer server has renamed its own copy over it on the host.
+/// there as the agent: the one path to it the sandbox guarantees. /proc/self/exe names
+/// the copy's host file, "(deleted)" should that ever be unlinked, and a deleted file can
+/// neither be run by that name nor bound.
 pub const AGENT_EXE: &str = "/run/porthole-agent";
 /// Between SIGTERM and SIGKILL in `terminate`.
 pub const STOP_GRACE: Duration = Duration::from_secs(3);

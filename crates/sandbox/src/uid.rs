@@ -82,9 +82,15 @@ impl UidPool {
     pub fn acquire(&self) -> Result<UidLease> {
         let busy = uids_with_processes();
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let lock_dir = Path::new(LOCK_DIR);
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(lock_dir)
+            .with_context(|| format!("creating {LOCK_DIR}"))?;
         let mut locked = None;
         for uid in candidates(&state.range, state.next, &state.live, &busy) {
-            if let Some(lock) = lock_uid(Path::new(LOCK_DIR), uid)? {
+            if let Some(lock) = lock_uid(lock_dir, uid)? {
                 locked = Some((uid, lock));
                 break;
             }
@@ -111,11 +117,6 @@ impl UidPool {
 
 /// The uid's lock file in `dir`, locked; None if another lease (of any server) holds it.
 fn lock_uid(dir: &Path, uid: u32) -> Result<Option<fs::File>> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join(uid.to_string());
     let file = fs::OpenOptions::new()
         .create(true)

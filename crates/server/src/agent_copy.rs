@@ -86,22 +86,26 @@ fn same_file(file: &fs::File, path: &Path) -> Result<bool> {
     })
 }
 
-/// Removes every other copy (and a staging file left by a crash) that no server holds.
+/// Removes every other copy that no server holds, and staging files of servers gone (a
+/// live one's is being copied: it holds no lock yet).
 fn remove_unused(runtime_root: &Path, ours: &Path) {
     let Ok(entries) = fs::read_dir(runtime_root) else {
         return;
     };
+    let staging_prefix = format!(".{PREFIX}.");
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if path == ours || !(name.starts_with(PREFIX) || name.starts_with(&format!(".{PREFIX}."))) {
-            continue;
-        }
-        let Ok(Some(file)) = open(&path) else {
-            continue;
+        let unused = if let Some(pid) = name.strip_prefix(&staging_prefix) {
+            !Path::new("/proc").join(pid).exists()
+        } else if name.starts_with(PREFIX) && path != ours {
+            matches!(open(&path), Ok(Some(file))
+                if rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive).is_ok())
+        } else {
+            false
         };
-        if rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive).is_ok() {
+        if unused {
             match fs::remove_file(&path) {
                 Ok(()) => tracing::info!("removed {}: no server uses it", path.display()),
                 Err(e) => tracing::warn!("cannot remove {}: {e}", path.display()),
@@ -126,8 +130,10 @@ mod tests {
         // Another binary's copies: one a live server holds, one left by a server gone.
         let held = dir.path().join(format!("{PREFIX}-held"));
         let left = dir.path().join(format!("{PREFIX}-left"));
-        let staging = dir.path().join(format!(".{PREFIX}.1"));
-        for path in [&held, &left, &staging] {
+        // Staging files: a server's that is gone, and a live one's (pid 1) mid-copy.
+        let staging = dir.path().join(format!(".{PREFIX}.{}", u32::MAX));
+        let copying = dir.path().join(format!(".{PREFIX}.1"));
+        for path in [&held, &left, &staging, &copying] {
             fs::write(path, "x").unwrap();
         }
         let holder = fs::File::open(&held).unwrap();
@@ -142,6 +148,7 @@ mod tests {
         assert!(held.exists(), "a held copy stays");
         assert!(!left.exists(), "an unheld copy goes");
         assert!(!staging.exists(), "a crashed server's staging file goes");
+        assert!(copying.exists(), "a live server's staging file stays");
         drop((second, third));
     }
 }
