@@ -16,8 +16,8 @@ PACKAGES=(
   bubblewrap slirp4netns
   # browser tests and benchmarks (driven by playwright-core from npm)
   chromium
-  # test tools
-  xdotool xclip procps
+  # test tools (dpkg-scanpackages: the apt repository the image builder tests install from)
+  xdotool xclip procps dpkg-dev
   # control-plane database for the PostgreSQL store tests (scripts/start-postgres.sh)
   postgresql
   # sandbox tests probe from inside with python3 (sockets, fork, allocation)

@@ -1,7 +1,8 @@
-// What the image builder tests share: a .deb built here (offline) to install in a builder.
+// What the image builder tests share: a .deb built here (offline) to install in a builder,
+// and an apt repository holding it.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTmp } from './harness.mjs';
 
@@ -41,4 +42,14 @@ export function helloDeb() {
   const built = spawnSync('dpkg-deb', ['--root-owner-group', '--build', root, deb], { encoding: 'utf8' });
   assert.equal(built.status, 0, built.stderr);
   return deb;
+}
+
+/** A flat apt repository in `dir` (created) holding helloDeb(): `deb [trusted=yes] file:DIR ./`. */
+export function helloRepo(dir) {
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(helloDeb(), join(dir, 'porthole-hello.deb'));
+  const scanned = spawnSync('dpkg-scanpackages', ['.'], { cwd: dir, encoding: 'utf8' });
+  assert.equal(scanned.status, 0, scanned.stderr);
+  writeFileSync(join(dir, 'Packages'), scanned.stdout);
+  return dir;
 }

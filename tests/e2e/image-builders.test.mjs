@@ -1,16 +1,17 @@
 // Image builders end to end: an administrator streams a builder's desktop in headless
-// Chromium, installs a .deb (built here, offline) from its terminal, adds the app with the
-// image assistant and makes an image; a fleet on that image then streams the new app.
+// Chromium, installs a package with apt-get from its terminal (from a repository built
+// here, offline), adds the app with the image assistant and makes an image; a fleet on that
+// image then streams the new app.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chownSync, copyFileSync, existsSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitFor, openClient, fileText, untilPage } from './harness.mjs';
 import {
   serveTest, appIn, createFleetAndStack, streamingUrl, RUNTIME_ROOT, waitBuilder, openBuilderTerminal, runInTerminal,
   startServe, stopServe,
 } from './serve-harness.mjs';
-import { PNG, helloDeb } from './builder-harness.mjs';
+import { PNG, helloRepo } from './builder-harness.mjs';
 
 const TIMEOUT = 240000;
 
@@ -31,14 +32,16 @@ describe('image builders', () => {
     await openBuilderTerminal(page);
     const { instance } = await appIn(server, 'xterm');
 
-    // The package reaches the builder as a file in its temporary files (as an upload would).
+    // The repository reaches the builder in its temporary files (as an upload would); only
+    // it is updated (the host's sources need the internet).
     const temporary = join(RUNTIME_ROOT, instance.id, 'TemporaryFiles');
-    const deb = join(temporary, 'porthole-hello.deb');
-    copyFileSync(helloDeb(), deb);
-    chownSync(deb, instance.uid, instance.uid);
+    helloRepo(join(temporary, 'repo'));
     const files = '$HOME/MyFiles/TemporaryFiles';
+    const list = '/etc/apt/sources.list.d/porthole-test.list';
     await runInTerminal(page,
-      `dpkg -i ${files}/porthole-hello.deb > ${files}/dpkg.log 2>&1 && ` +
+      `echo "deb [trusted=yes] file:${files}/repo ./" > ${list} && ` +
+      `apt-get update -o Dir::Etc::SourceList=${list} -o Dir::Etc::SourceParts=- > ${files}/dpkg.log 2>&1 && ` +
+      `DEBIAN_FRONTEND=noninteractive apt-get install -y porthole-hello >> ${files}/dpkg.log 2>&1 && ` +
       `image-assistant add-application --name hello --absolute-app-path /usr/bin/porthole-hello > ${files}/added.json 2>&1 && ` +
       `image-assistant create-image --name hello-image --display-name Hello > ${files}/created.json 2>&1; ` +
       `echo $? > ${files}/done`,
@@ -48,7 +51,7 @@ describe('image builders', () => {
       return Images.some((i) => i.Name === 'hello-image');
     }, {
       timeout: 60000, interval: 200, what: 'the builder to ask for the image',
-      diag: () => `${server.tail()}\ndpkg: ${fileText(join(temporary, 'dpkg.log'))}\nadded: ${fileText(join(temporary, 'added.json'))}` +
+      diag: () => `${server.tail()}\napt: ${fileText(join(temporary, 'dpkg.log'))}\nadded: ${fileText(join(temporary, 'added.json'))}` +
         `\ncreated: ${fileText(join(temporary, 'created.json'))}`,
     });
     // The builder stops to make it, then the image is AVAILABLE with the app's catalog entry.
@@ -102,7 +105,17 @@ describe('image builders', () => {
 
   // Each server installs its own copy of the agent executable in the runtime root, over the
   // last: a running sandbox keeps its copy, which /proc/self/exe then calls "(deleted)".
-  test('a builder\'s terminal is still root in the image once another server has started', { timeout: TIMEOUT }, async (t) => {
+  // The builder's root owns the host's trees it builds on (id-mapped), yet sees of them only
+  // what every user of the host may read.
+  test('a builder\'s terminal is root in the image, sees only what others may read of the host, and stays so once another server has started', { timeout: TIMEOUT }, async (t) => {
+    const secret = `/etc/porthole-e2e-secret-${process.pid}`;
+    const scratch = `/var/tmp/porthole-e2e-scratch-${process.pid}`;
+    writeFileSync(secret, 'the host\'s secret\n');
+    chmodSync(secret, 0o600);
+    writeFileSync(scratch, 'someone else\'s scratch file\n');
+    chmodSync(scratch, 0o644);
+    t.after(() => rmSync(secret, { force: true }));
+    t.after(() => rmSync(scratch, { force: true }));
     const { server, browser } = await serveTest(t);
     await server.admin.call('CreateImageBuilder', {
       Name: 'second', ImageName: 'porthole-default', InstanceType: 'stream.standard.medium',
@@ -116,8 +129,15 @@ describe('image builders', () => {
     const { instance } = await appIn(server, 'xterm');
     const temporary = join(RUNTIME_ROOT, instance.id, 'TemporaryFiles');
     const files = '$HOME/MyFiles/TemporaryFiles';
-    await runInTerminal(page, `(id -u; command -v image-assistant) > ${files}/shell.txt; touch ${files}/shell.done`);
+    const seen = (path) => `(test -e ${path} && echo ${path} seen || echo ${path} hidden)`;
+    await runInTerminal(page,
+      `(id -u; command -v image-assistant; grep '^root:' /etc/shadow | cut -d: -f2; ` +
+      `${seen(secret)}; ${seen(scratch)}; ${seen('/etc/hostname')}) > ${files}/shell.txt; touch ${files}/shell.done`);
     await waitFor(() => existsSync(join(temporary, 'shell.done')), { what: 'the shell to answer', diag: server.tail });
-    assert.deepEqual(fileText(join(temporary, 'shell.txt')).trim().split('\n'), ['0', '/run/porthole-bin/image-assistant']);
+    assert.deepEqual(fileText(join(temporary, 'shell.txt')).trim().split('\n'), [
+      '0', '/run/porthole-bin/image-assistant',
+      '*', // root's password, locked
+      `${secret} hidden`, `${scratch} hidden`, '/etc/hostname seen',
+    ]);
   });
 });

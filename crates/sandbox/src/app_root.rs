@@ -37,6 +37,9 @@ pub(crate) const HOST_TREES: &[&str] = &["usr", "etc", "var", "opt"];
 /// Inside an image builder's sandbox: the host's trees, id-mapped so that their root-owned
 /// files are the builder's root's (see [`crate::attach_image`]).
 pub(crate) const HOST_TREES_MOUNT: &str = "/run/porthole-image/host";
+/// Inside an image builder's sandbox over the host: the mask hiding what others may not
+/// read of the host's trees (host_mask.rs), one directory per tree, just above it.
+pub(crate) const HOST_MASK_MOUNT: &str = "/run/porthole-image/host-mask";
 /// The instance's own mounts every app root shares (the X socket is in /tmp).
 const SHARED_MOUNTS: &[&str] = &["dev", "proc", "sys", "tmp", "home"];
 /// In an image builder's app root: this executable as the image assistant's commands,
@@ -46,6 +49,12 @@ const ROOT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin
 const TOOL_NAMES: &[&str] = &["image-assistant", "AppStreamImageAssistant"];
 /// The image assistant in an image builder's app root (one of [`TOOL_NAMES`]).
 pub const IMAGE_ASSISTANT: &str = "/run/porthole-bin/image-assistant";
+/// In an image builder's app root: apt's configuration (APT_CONFIG; apt still reads
+/// /etc/apt's too).
+const APT_CONFIG: &str = "/run/porthole-bin/apt.conf";
+/// apt fetches as the user _apt, which a builder's root cannot become: its namespace maps
+/// no uid but its own.
+const APT_CONFIG_TEXT: &str = "APT::Sandbox::User \"root\";\n";
 /// Where the writable layer keeps the root's changes and overlayfs's work dirs: a
 /// builder's `root` is what "create image" turns into a layer.
 const CHANGES_DIR: &str = "root";
@@ -144,10 +153,15 @@ impl AppRoot {
                     .map(|layer| layer.join(tree))
                     .filter(|dir| exists(dir))
                     .collect();
-                lower.push(match self.builder {
-                    true => Path::new(HOST_TREES_MOUNT).join(tree),
-                    false => Path::new("/").join(tree),
-                });
+                if self.builder {
+                    let mask = Path::new(HOST_MASK_MOUNT).join(tree);
+                    if exists(&mask) {
+                        lower.push(mask);
+                    }
+                    lower.push(Path::new(HOST_TREES_MOUNT).join(tree));
+                } else {
+                    lower.push(Path::new("/").join(tree));
+                }
                 Overlay {
                     target: Path::new(NEW_ROOT).join(tree),
                     lower,
@@ -302,7 +316,9 @@ pub fn enter(command: &[String], requested_directory: Option<&Path>) -> Result<I
     let mut command = std::process::Command::new(program);
     if root.builder {
         // Root's PATH: dpkg refuses to run without ldconfig and start-stop-daemon on it.
-        command.env("PATH", format!("{ROOT_PATH}:{BUILDER_TOOLS}"));
+        command
+            .env("PATH", format!("{ROOT_PATH}:{BUILDER_TOOLS}"))
+            .env("APT_CONFIG", APT_CONFIG);
     }
     let err = command
         .args(args)
@@ -379,6 +395,9 @@ fn runtime_into(new_root: &Path, builder: bool) -> Result<()> {
         for name in TOOL_NAMES {
             std::os::unix::fs::symlink("porthole", tools.join(name))?;
         }
+        let apt_config = new_root.join(APT_CONFIG.trim_start_matches('/'));
+        fs::write(&apt_config, APT_CONFIG_TEXT)
+            .with_context(|| format!("writing {}", apt_config.display()))?;
     }
     Ok(())
 }
@@ -481,6 +500,7 @@ pub(crate) fn mount_point_args(layers: usize, builder: bool, on_host: bool) -> V
     if builder {
         args.extend(["--dir".into(), BUILDER_LAYER_MOUNT.into()]);
         if on_host {
+            args.extend(["--dir".into(), HOST_MASK_MOUNT.into()]);
             for tree in HOST_TREES {
                 let inside = Path::new(HOST_TREES_MOUNT).join(tree);
                 args.extend(["--dir".into(), inside.into()]);
@@ -553,6 +573,38 @@ mod tests {
         assert!(overlays[0].options().starts_with(
             "userxattr,lowerdir=/run/porthole-image/layer-1/usr:/run/porthole-image/layer-0/usr:/usr,"
         ));
+    }
+
+    #[test]
+    fn a_builder_over_the_host_stacks_the_mask_just_above_each_host_tree() {
+        let builder = AppRoot {
+            builder: true,
+            ..root(true)
+        };
+        let no_opt_mask = |p: &Path| p != Path::new("/run/porthole-image/host-mask/opt");
+        let overlays = builder.overlays(Path::new("/c"), no_opt_mask);
+        let lower = |target: &str| {
+            let overlay = overlays
+                .iter()
+                .find(|o| o.target == Path::new(NEW_ROOT).join(target))
+                .unwrap();
+            overlay
+                .lower
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            lower("etc"),
+            [
+                "/run/porthole-image/layer-1/etc",
+                "/run/porthole-image/layer-0/etc",
+                "/run/porthole-image/host-mask/etc",
+                "/run/porthole-image/host/etc"
+            ]
+        );
+        assert_eq!(lower("opt").last().unwrap(), "/run/porthole-image/host/opt");
+        assert_eq!(lower("opt").len(), 3);
     }
 
     #[test]

@@ -58,6 +58,7 @@ pub fn attach_image(
     layers: &[std::path::PathBuf],
     builder_layer: Option<&Path>,
     on_host: bool,
+    hidden: &[std::path::PathBuf],
     uid: u32,
     gid: u32,
 ) -> Result<()> {
@@ -82,6 +83,13 @@ pub fn attach_image(
         let tree = prepared_tree(dir, Some((FOLDER_OWNER, uid, gid)), false)?;
         trees.push((tree, crate::app_root::BUILDER_LAYER_MOUNT.into()));
         if on_host {
+            // Its files are root's on the host, like the trees': the builder's root's inside.
+            let mask = crate::host_mask::build(hidden)
+                .context("masking what others may not read of the host's trees")?;
+            trees.push((
+                with_attributes(mask, Some((0, uid, gid)), true)?,
+                crate::app_root::HOST_MASK_MOUNT.into(),
+            ));
             for name in crate::app_root::HOST_TREES {
                 let host = Path::new("/").join(name);
                 if host.is_dir() {
@@ -108,23 +116,30 @@ fn prepared_tree(
     id_map: Option<(u32, u32, u32)>,
     read_only: bool,
 ) -> Result<OwnedFd> {
-    let userns = id_map
-        .map(|(owner, uid, gid)| {
-            mapping_namespace(owner, uid, gid).context("making the id mapping")
-        })
-        .transpose()?;
     let tree = open_tree(
         rustix::fs::CWD,
         source,
         OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
     )
     .with_context(|| format!("cloning the mount of {}", source.display()))?;
-    set_attributes(&tree, userns.as_ref(), read_only).with_context(|| {
-        format!(
-            "preparing the mount of {} (does its filesystem support id-mapped mounts?)",
-            source.display()
-        )
-    })?;
+    with_attributes(tree, id_map, read_only)
+        .with_context(|| format!("preparing the mount of {}", source.display()))
+}
+
+/// A detached mount made nosuid and nodev, read-only when asked and id-mapped when given
+/// (owner, uid, gid).
+fn with_attributes(
+    tree: OwnedFd,
+    id_map: Option<(u32, u32, u32)>,
+    read_only: bool,
+) -> Result<OwnedFd> {
+    let userns = id_map
+        .map(|(owner, uid, gid)| {
+            mapping_namespace(owner, uid, gid).context("making the id mapping")
+        })
+        .transpose()?;
+    set_attributes(&tree, userns.as_ref(), read_only)
+        .context("setting its attributes (does its filesystem support id-mapped mounts?)")?;
     Ok(tree)
 }
 

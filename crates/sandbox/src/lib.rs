@@ -14,6 +14,7 @@ mod app_root;
 mod bwrap;
 mod cgroup;
 mod folder;
+mod host_mask;
 mod net;
 mod uid;
 

@@ -323,6 +323,7 @@ impl Instances {
             &layers,
             builder_layer.as_deref(),
             on_host,
+            &self.hidden,
             uid,
             uid,
         )
