@@ -316,21 +316,14 @@ mod tests {
         fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
     }
 
-    fn whiteouts(entries: &[MaskEntry]) -> Vec<String> {
+    /// The paths of the whiteouts (`true`) or of the directories (`false`).
+    fn paths(entries: &[MaskEntry], whiteouts: bool) -> Vec<String> {
         entries
             .iter()
-            .filter_map(|e| match e {
-                MaskEntry::Whiteout(p) => Some(p.display().to_string()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn dirs(entries: &[MaskEntry]) -> Vec<String> {
-        entries
-            .iter()
-            .filter_map(|e| match e {
-                MaskEntry::Dir(p, _) => Some(p.display().to_string()),
+            .filter_map(|e| match (e, whiteouts) {
+                (MaskEntry::Whiteout(p), true) | (MaskEntry::Dir(p, _), false) => {
+                    Some(p.display().to_string())
+                }
                 _ => None,
             })
             .collect()
@@ -340,26 +333,30 @@ mod tests {
     fn only_what_others_may_read_stays_and_the_servers_own_directories_go() {
         let host = tempfile::tempdir().unwrap();
         let root = host.path();
-        make(root, "etc/ssl/certs/ca.pem", 0o644, false);
-        make(root, "etc/ssl/private", 0o710, true);
-        make(root, "etc/ssl/private/key.pem", 0o600, false);
-        make(root, "etc/sudoers", 0o440, false);
-        make(root, "etc/hostname", 0o644, false);
-        make(root, "var/log/syslog", 0o640, false);
-        make(root, "var/log/dpkg.log", 0o644, false);
-        make(root, "var/lib/porthole/credentials", 0o600, false);
-        make(root, "var/lib/porthole", 0o755, true);
-        make(root, "var/tmp", 0o1777, true);
-        make(root, "var/tmp/someone-elses.txt", 0o644, false);
-        make(root, "var/tmp/their-dir", 0o755, true);
-        make(root, "opt/app/bin", 0o755, true);
+        for (rel, mode, dir) in [
+            ("etc/ssl/certs/ca.pem", 0o644, false),
+            ("etc/ssl/private", 0o710, true),
+            ("etc/ssl/private/key.pem", 0o600, false),
+            ("etc/sudoers", 0o440, false),
+            ("etc/hostname", 0o644, false),
+            ("var/log/syslog", 0o640, false),
+            ("var/log/dpkg.log", 0o644, false),
+            ("var/lib/porthole/credentials", 0o600, false),
+            ("var/lib/porthole", 0o755, true),
+            ("var/tmp", 0o1777, true),
+            ("var/tmp/someone-elses.txt", 0o644, false),
+            ("var/tmp/their-dir", 0o755, true),
+            ("opt/app/bin", 0o755, true),
+            ("usr/secret", 0o600, false),
+        ] {
+            make(root, rel, mode, dir);
+        }
         symlink("/etc/ssl/private/key.pem", root.join("etc/key-link")).unwrap();
-        make(root, "usr/secret", 0o600, false);
 
         let hidden = [root.join("var/lib/porthole")];
         let entries = plan(root, &hidden).unwrap();
         assert_eq!(
-            whiteouts(&entries),
+            paths(&entries, true),
             [
                 "etc/ssl/private",
                 "etc/sudoers",
@@ -371,7 +368,7 @@ mod tests {
         );
         // Only the directories something below is masked in, parents first.
         assert_eq!(
-            dirs(&entries),
+            paths(&entries, false),
             ["etc", "etc/ssl", "var", "var/lib", "var/log", "var/tmp"]
         );
         let MaskEntry::Dir(_, tmp) = &entries[entries.len() - 3] else {
