@@ -40,8 +40,8 @@ describe('image builders', () => {
     const list = '/etc/apt/sources.list.d/porthole-test.list';
     await runInTerminal(page,
       `echo "deb [trusted=yes] file:${files}/repo ./" > ${list} && ` +
-      `apt-get update -o Dir::Etc::SourceList=${list} -o Dir::Etc::SourceParts=- > ${files}/dpkg.log 2>&1 && ` +
-      `DEBIAN_FRONTEND=noninteractive apt-get install -y porthole-hello >> ${files}/dpkg.log 2>&1 && ` +
+      `apt-get update -o Dir::Etc::SourceList=${list} -o Dir::Etc::SourceParts=- > ${files}/apt.log 2>&1 && ` +
+      `DEBIAN_FRONTEND=noninteractive apt-get install -y porthole-hello >> ${files}/apt.log 2>&1 && ` +
       `image-assistant add-application --name hello --absolute-app-path /usr/bin/porthole-hello > ${files}/added.json 2>&1 && ` +
       `image-assistant create-image --name hello-image --display-name Hello > ${files}/created.json 2>&1; ` +
       `echo $? > ${files}/done`,
@@ -51,7 +51,7 @@ describe('image builders', () => {
       return Images.some((i) => i.Name === 'hello-image');
     }, {
       timeout: 60000, interval: 200, what: 'the builder to ask for the image',
-      diag: () => `${server.tail()}\napt: ${fileText(join(temporary, 'dpkg.log'))}\nadded: ${fileText(join(temporary, 'added.json'))}` +
+      diag: () => `${server.tail()}\napt: ${fileText(join(temporary, 'apt.log'))}\nadded: ${fileText(join(temporary, 'added.json'))}` +
         `\ncreated: ${fileText(join(temporary, 'created.json'))}`,
     });
     // The builder stops to make it, then the image is AVAILABLE with the app's catalog entry.
