@@ -13,7 +13,7 @@ export const CODEC_WEBP = 2;
 /** Rect encodings. */
 export const Encoding = Object.freeze({ Solid: 0, Copy: 1, Png: 2, Jpeg: 3, H264: 4, Webp: 5 });
 /** `Notice.kind`s. */
-export const NoticeKind = Object.freeze({ SessionEnding: 0, IdleDisconnect: 1, Disconnected: 2, HomeFolderFull: 3 });
+export const NoticeKind = Object.freeze({ SessionEnding: 0, IdleDisconnect: 1, Disconnected: 2, HomeFolderFull: 3, SessionScriptFailed: 4 });
 
 export class ProtocolError extends Error {
   /** @param {string} message */

@@ -61,9 +61,9 @@ test('decoding rejects unknown types, bad bools, bad encodings and invalid UTF-8
   const frame = encodeServer({ type: 'Frame', frame_id: 1, rects: [{ encoding: 0, x: 0, y: 0, width: 1, height: 1, data: [1, 2, 3, 255] }] });
   frame[7] = 6;
   assert.throws(() => decodeServer(frame), /unknown rect encoding/);
-  // Notice of kind 4.
-  assert.throws(() => decodeServer(Uint8Array.of(0x88, 4, 30, 0, 0, 0, 0, 0, 0, 0)), /unknown notice kind 4/);
-  assert.throws(() => encodeServer({ type: 'Notice', kind: 4, seconds_left: 1, text: '' }), ProtocolError);
+  // A Notice of a kind this version does not know.
+  assert.throws(() => decodeServer(Uint8Array.of(0x88, 5, 30, 0, 0, 0, 0, 0, 0, 0)), /unknown notice kind 5/);
+  assert.throws(() => encodeServer({ type: 'Notice', kind: 5, seconds_left: 1, text: '' }), ProtocolError);
   // Text with a lone continuation byte.
   assert.throws(() => decodeClient(Uint8Array.of(0x07, 1, 0, 0, 0, 0x80)), /invalid UTF-8/);
 });

@@ -166,8 +166,8 @@ export class Ui {
     const { box, text, left } = this.notice;
     this.noticeKind = notice.kind;
     text.textContent = notice.text;
-    // A full home folder is a state, not a countdown.
-    const countdown = notice.kind !== NoticeKind.HomeFolderFull;
+    // A full home folder or a failed script is a state, not a countdown.
+    const countdown = notice.kind !== NoticeKind.HomeFolderFull && notice.kind !== NoticeKind.SessionScriptFailed;
     const update = () => {
       if (!countdown) {
         left.textContent = '';

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { waitFor, openClient, portholeBin, fileText, clientDiag } from './harness.mjs';
-import { serveTest, appIn, createFleetAndStack, streamingUrl, RUNTIME_ROOT } from './serve-harness.mjs';
+import { waitFor, openClient, portholeBin, fileText, clientDiag, untilPage } from './harness.mjs';
+import { serveTest, appIn, createFleetAndStack, streamingUrl, describeSessions, RUNTIME_ROOT } from './serve-harness.mjs';
 import { probeImage, writeLayout, tarWithEntry, readBlob } from './oci-image.mjs';
 
 const TIMEOUT = 180000;
@@ -22,6 +22,17 @@ function importImage(server, name, source) {
 }
 
 const roots = (server) => readdirSync(join(server.dataDir, 'images', 'roots'));
+
+const SCRIPTS = '/opt/appstream/SessionScripts';
+/** An image's session scripts: config.json (AppStream's format) and the scripts it names. */
+function sessionScripts({ start = [], startWaiting = 30, termination = [], terminationWaiting = 20, files = {} }) {
+  const section = (executables, waitingTime) => ({
+    executables: executables.map(([context, filename, args = '']) => ({ context, filename, arguments: args, s3LogEnabled: true })),
+    waitingTime,
+  });
+  const config = { SessionStart: section(start, startWaiting), SessionTermination: section(termination, terminationWaiting) };
+  return { [`${SCRIPTS}/config.json`.slice(1)]: JSON.stringify(config), ...files };
+}
 
 describe('images from OCI', { concurrency: 2 }, () => {
   test('an imported OCI layout becomes an image whose app streams from the image root', { timeout: TIMEOUT }, async (t) => {
@@ -76,6 +87,51 @@ describe('images from OCI', { concurrency: 2 }, () => {
     assert.deepEqual(roots(server), [], 'the root of the deleted image is removed');
   });
 
+  test("an image's session scripts run as its sessions start and end, and a failing one warns the user", { timeout: TIMEOUT }, async (t) => {
+    const { server, browser } = await serveTest(t);
+    const scripts = sessionScripts({
+      start: [['system', `${SCRIPTS}/start-system.sh`, 'alpha beta'], ['user', `${SCRIPTS}/start-user.sh`]],
+      termination: [['user', `${SCRIPTS}/end-user.sh`]],
+      files: {
+        'opt/appstream/SessionScripts/start-system.sh': '#!/bin/sh\necho "system script got $1 $2"\necho "no license server" >&2\nexit 3\n',
+        'opt/appstream/SessionScripts/start-user.sh':
+          '#!/bin/sh\necho "$AppStream_UserName $AppStream_Session_ID $AppStream_Stack_Name" > "$HOME/MyFiles/TemporaryFiles/session-start.txt"\n',
+        // Slow on purpose: the instance's stop must wait for it.
+        'opt/appstream/SessionScripts/end-user.sh': '#!/bin/sh\nsleep 1\necho "ending $AppStream_Session_ID"\n',
+      },
+    });
+    const { layout } = probeImage(undefined, { scripts });
+    const imported = importImage(server, 'scripted', layout);
+    assert.equal(imported.status, 0, imported.stderr);
+    await createFleetAndStack(server, 'scripted', { ImageName: 'scripted', ComputeCapacity: { DesiredInstances: 1 } });
+    const url = await streamingUrl(server, { stack: 'scripted', fleet: 'scripted', userId: 'sam', applicationId: 'probe' });
+    const page = await openClient(browser, url).catch((e) => { throw new Error(`${e.message}\n${server.tail()}`); });
+    const { instance } = await appIn(server, 'xterm');
+    const temporary = join(RUNTIME_ROOT, instance.id, 'TemporaryFiles');
+    await waitFor(() => fileText(join(temporary, 'probe.txt'))?.includes('uid:'), { what: 'the probe to start', diag: server.tail });
+    const [session] = await describeSessions(server, { stack: 'scripted', fleet: 'scripted', userId: 'sam' });
+    // The start scripts ran before the app, with the session's AppStream environment.
+    assert.equal(fileText(join(temporary, 'session-start.txt')), `sam ${session.Id} scripted\n`);
+    // The system script exited 3: the user is told, the session goes on.
+    await untilPage(page, () => window.porthole.notices.some((n) => n.kind === 4), 'the failed-script notice');
+    const notice = await page.evaluate(() => window.porthole.notices.find((n) => n.kind === 4).text);
+    assert.match(notice, /session script of this image failed: your session goes on/);
+    const logs = join(server.dataDir, 'session-scripts', session.Id);
+    const systemLog = fileText(join(logs, 'SessionStart-system.log'));
+    assert.match(systemLog, /^exited with code 3$/m, systemLog);
+    assert.match(systemLog, /system script got alpha beta/);
+    assert.match(systemLog, /no license server/);
+    assert.match(fileText(join(logs, 'SessionStart-user.log')), /^exited with code 0$/m);
+    assert.equal(fileText(join(logs, 'SessionTermination-user.log')), null, 'termination scripts wait for the end');
+
+    // The end: the termination script runs to its end before the instance stops.
+    await server.admin.call('ExpireSession', { SessionId: session.Id });
+    const ending = join(logs, 'SessionTermination-user.log');
+    await waitFor(() => fileText(ending) !== null, { timeout: 30000, what: 'the termination script', diag: server.tail });
+    assert.match(fileText(ending), /^exited with code 0$/m, fileText(ending));
+    assert.match(fileText(ending), new RegExp(`^ending ${session.Id}$`, 'm'));
+  });
+
   test('bad images are refused with clear errors and leave nothing behind', { timeout: TIMEOUT }, async (t) => {
     const { server } = await serveTest(t);
     const refused = (name, source, pattern) => {
@@ -94,6 +150,11 @@ describe('images from OCI', { concurrency: 2 }, () => {
     // for the next import that shares them).
     const missing = probeImage([{ name: 'ghost', launch_path: '/usr/bin/not-there' }]);
     refused('missing-launch-path', missing.layout, /launch path \/usr\/bin\/not-there is not an executable file in the image/);
+    // Session scripts outside AppStream's bounds, or naming a script the image lacks.
+    const slow = probeImage(undefined, { scripts: sessionScripts({ start: [['user', '/usr/bin/probe']], startWaiting: 90 }) });
+    refused('slow-scripts', slow.layout, /SessionStart: waitingTime is 90 s; at most 60 s/);
+    const lost = probeImage(undefined, { scripts: sessionScripts({ termination: [['system', `${SCRIPTS}/gone.sh`]] }) });
+    refused('lost-script', lost.layout, /SessionTermination: the "system" script \/opt\/appstream\/SessionScripts\/gone.sh is not an executable file/);
     // A layer that writes outside the root.
     const evil = join(missing.work, 'evil');
     writeLayout(evil, { layerBlobs: [tarWithEntry('../../escaped')], labels: {} });

@@ -60,15 +60,16 @@ export function writeLayout(dir, { layerDirs = [], layerBlobs = [], labels = {} 
 }
 
 /**
- * The probe image: a base layer (sh, cat, ls, xeyes and their libraries) and an app
+ * The probe image: a base layer (sh, cat, ls, sleep, xterm and their libraries) and an app
  * layer (its /etc/os-release and /usr/bin/probe, which records what it sees of its root
  * in the session's temporary files, then opens an xterm titled probe). Its catalog is in the
- * label; the probe starts in /opt/probe, a directory only the image has.
+ * label; the probe starts in /opt/probe, a directory only the image has. `scripts` adds
+ * executable files to the app layer: { 'path/in/image': 'text' }.
  */
-export function probeImage(catalog = [{ name: 'probe', display_name: 'Probe', launch_path: '/usr/bin/probe', working_directory: '/opt/probe' }]) {
+export function probeImage(catalog = [{ name: 'probe', display_name: 'Probe', launch_path: '/usr/bin/probe', working_directory: '/opt/probe' }], { scripts = {} } = {}) {
   const work = makeTmp('porthole-oci-');
   const base = join(work, 'base');
-  copyPrograms(base, ['/bin/sh', '/bin/cat', '/bin/ls', '/usr/bin/xterm']);
+  copyPrograms(base, ['/bin/sh', '/bin/cat', '/bin/ls', '/bin/sleep', '/usr/bin/xterm']);
   const app = join(work, 'app');
   mkdirSync(join(app, 'etc'), { recursive: true });
   mkdirSync(join(app, 'usr/bin'), { recursive: true });
@@ -87,6 +88,11 @@ export function probeImage(catalog = [{ name: 'probe', display_name: 'Probe', la
     '',
   ].join('\n'));
   chmodSync(join(app, 'usr/bin/probe'), 0o755);
+  for (const [path, text] of Object.entries(scripts)) {
+    mkdirSync(dirname(join(app, path)), { recursive: true });
+    writeFileSync(join(app, path), text);
+    chmodSync(join(app, path), 0o755);
+  }
   const layout = join(work, 'layout');
   const blobs = writeLayout(layout, { layerDirs: [base, app], labels: { 'io.porthole.applications': JSON.stringify(catalog) } });
   return { layout, blobs, work };

@@ -11,7 +11,9 @@ use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
 
-use crate::{AgentError, LaunchRequest, Launched, Ran, HEALTH_PATH, LAUNCH_PATH, RUN_PATH};
+use crate::{
+    AgentError, LaunchRequest, Launched, Ran, RunRequest, HEALTH_PATH, LAUNCH_PATH, RUN_PATH,
+};
 
 pub struct AgentClient {
     socket: PathBuf,
@@ -53,14 +55,15 @@ impl AgentClient {
         parse(&body)
     }
 
-    /// Runs a command to its end in the instance; an error when it could not be started.
-    pub async fn run(&self, request: &LaunchRequest) -> Result<Ran> {
+    /// Runs a command to its end (or its time limit) in the instance; an error when it
+    /// could not be started.
+    pub async fn run(&self, request: &RunRequest) -> Result<Ran> {
         let body = serde_json::to_vec(request).context("encoding the run request")?;
         let (status, body) = self.request(Method::POST, RUN_PATH, Some(body)).await?;
         if status != StatusCode::OK {
             bail!(
                 "the agent could not run {}: {}",
-                request.command.first().map_or("", String::as_str),
+                request.launch.command.first().map_or("", String::as_str),
                 error_message(&body)
             );
         }

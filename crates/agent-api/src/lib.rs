@@ -5,9 +5,9 @@
 //! - `GET /health` answers 200 once the agent's display is up;
 //! - `POST /launch` with a [`LaunchRequest`] starts an app: 200 with a
 //!   [`Launched`], or 400 with an [`AgentError`];
-//! - `POST /run` with a [`LaunchRequest`] runs a command to its end, as apps run, and
-//!   answers 200 with its [`Ran`] (the server runs its own tools there: the image
-//!   assistant's catalog edits in an image builder);
+//! - `POST /run` with a [`RunRequest`] runs a command to its end (or its time limit), as
+//!   apps run, and answers 200 with its [`Ran`] (the server runs its own tools there, the
+//!   image assistant's catalog edits in an image builder, and the image's session scripts);
 //! - `GET /ws` is the browser stream (docs/protocol.md), proxied by the gateway;
 //! - an agent that cannot start writes a [`StartFailure`] next to its socket;
 //! - in an image builder, [`image_assistant`]'s socket goes the other way: the builder's
@@ -47,16 +47,27 @@ pub struct LaunchRequest {
     pub working_directory: Option<String>,
 }
 
+/// Runs a command to its end, killed (with its process group) past `limit_secs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRequest {
+    #[serde(flatten)]
+    pub launch: LaunchRequest,
+    pub limit_secs: u64,
+}
+
 /// A started app.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Launched {
     pub pid: u32,
 }
 
-/// A command run to its end: its exit code (None when a signal ended it) and output.
+/// A command run to its end: its exit code (None when a signal ended it, or when it was
+/// killed at its time limit: `timed_out`) and output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ran {
     pub code: Option<i32>,
+    #[serde(default)]
+    pub timed_out: bool,
     pub stdout: String,
     pub stderr: String,
 }

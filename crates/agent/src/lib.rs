@@ -30,8 +30,8 @@ use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use porthole_agent_api::{
-    AgentError, LaunchRequest, Launched, Ran, StartFailure, HEALTH_PATH, LAUNCH_PATH, RUN_PATH,
-    STREAM_PATH,
+    AgentError, LaunchRequest, Launched, Ran, RunRequest, StartFailure, HEALTH_PATH, LAUNCH_PATH,
+    RUN_PATH, STREAM_PATH,
 };
 pub use porthole_x11::ViewMode;
 use porthole_x11::{Display, Listen, XServer};
@@ -257,27 +257,35 @@ async fn launch(
     Ok(Json(Launched { pid }))
 }
 
-/// How long a command of [`RUN_PATH`] may take: the server's tools answer at once.
-const RUN_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
-
 async fn run(
     State(launcher): State<Arc<Launcher>>,
-    Json(request): Json<LaunchRequest>,
+    Json(request): Json<RunRequest>,
 ) -> Result<Json<Ran>, (StatusCode, Json<AgentError>)> {
-    let (command, cwd) = app_command(&request.command, request.working_directory.as_deref());
+    let launch = &request.launch;
+    let (command, cwd) = app_command(&launch.command, launch.working_directory.as_deref());
+    let limit = std::time::Duration::from_secs(request.limit_secs);
     let output = apps::run(
         &command,
         cwd.as_deref(),
-        &request.env,
+        &launch.env,
         &launcher.display,
-        RUN_LIMIT,
+        limit,
     )
     .await
     .map_err(refused)?;
-    Ok(Json(Ran {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    Ok(Json(match output {
+        Some(output) => Ran {
+            code: output.status.code(),
+            timed_out: false,
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        },
+        None => Ran {
+            code: None,
+            timed_out: true,
+            stdout: String::new(),
+            stderr: String::new(),
+        },
     }))
 }
 
@@ -446,38 +454,67 @@ mod tests {
         assert!(message.contains("/nonexistent/app"), "{message}");
     }
 
+    fn run_request(command: &[&str], limit_secs: u64) -> RunRequest {
+        RunRequest {
+            launch: LaunchRequest {
+                command: command.iter().map(|arg| arg.to_string()).collect(),
+                env: BTreeMap::new(),
+                working_directory: None,
+            },
+            limit_secs,
+        }
+    }
+
     #[tokio::test]
     async fn a_run_answers_the_commands_exit_code_and_output() {
         let (_dir, client) = control_api().await;
         let ran = client
-            .run(&LaunchRequest {
-                command: vec![
-                    "/bin/sh".into(),
-                    "-c".into(),
-                    "echo out; echo err >&2; exit 3".into(),
-                ],
-                env: BTreeMap::new(),
-                working_directory: None,
-            })
+            .run(&run_request(
+                &["/bin/sh", "-c", "echo out; echo err >&2; exit 3"],
+                30,
+            ))
             .await
             .unwrap();
         assert_eq!(
             ran,
             Ran {
                 code: Some(3),
+                timed_out: false,
                 stdout: "out\n".into(),
                 stderr: "err\n".into()
             }
         );
         let err = client
-            .run(&LaunchRequest {
-                command: vec!["/nonexistent/tool".into()],
-                env: BTreeMap::new(),
-                working_directory: None,
-            })
+            .run(&run_request(&["/nonexistent/tool"], 30))
             .await
             .unwrap_err();
         assert!(format!("{err:#}").contains("/nonexistent/tool"), "{err:#}");
+    }
+
+    #[tokio::test]
+    async fn a_run_past_its_limit_is_stopped_with_what_it_started() {
+        let (dir, client) = control_api().await;
+        let pid_file = dir.path().join("child.pid");
+        let script = format!("sleep 30 & echo $! > {}; wait", pid_file.display());
+        let ran = client
+            .run(&run_request(&["/bin/sh", "-c", &script], 1))
+            .await
+            .unwrap();
+        assert!(ran.timed_out && ran.code.is_none(), "{ran:?}");
+        // The background sleep was in the script's process group: killed with it.
+        let pid: i32 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let pid = rustix::process::Pid::from_raw(pid).unwrap();
+        let gone = (0..100).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            rustix::process::test_kill_process(pid).is_err()
+                || std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero()))
+                    .is_ok_and(|stat| stat.contains(") Z "))
+        });
+        assert!(gone, "the script's child outlived its time limit");
     }
 
     #[tokio::test]

@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 
 use crate::arn::ResourceType;
+use crate::image::ImageRoot;
 use crate::plane::ControlPlane;
-use crate::session::{AuthenticationType, SessionState};
+use crate::session::{AuthenticationType, Session, SessionState};
 
 /// An application to start on a session's instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +18,15 @@ pub struct AppLaunch {
     pub env: BTreeMap<String, String>,
     /// The application's WorkingDirectory, a path on the image's root.
     pub working_directory: Option<String>,
+}
+
+/// Where a session's scripts run (see [`ControlPlane::session_script_target`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptTarget {
+    pub instance_id: String,
+    /// The root of the instance's image, where its scripts' configuration is read.
+    pub root: ImageRoot,
+    pub env: BTreeMap<String, String>,
 }
 
 /// Why an application cannot start in a session.
@@ -50,32 +60,65 @@ impl ControlPlane {
             .find(|a| a.name == app)
             .ok_or(LaunchRefused::NotInCatalog)?;
         // An image builder's desktop is the administrator's: no stack, no entitlements.
-        let (resource_type, resource_name, instance_type) = match &session.image_builder {
-            Some(builder) => {
-                let builder = self
-                    .image_builder(builder)
-                    .map_err(|_| LaunchRefused::NotActive)?;
-                ("image-builder", &builder.name, &builder.instance_type)
-            }
-            None => {
-                if !self.is_entitled(
-                    &session.stack,
-                    session.authentication_type,
-                    &session.attributes,
-                    app,
-                ) {
-                    return Err(LaunchRefused::NotEntitled);
-                }
-                let fleet = self
-                    .fleet(&session.fleet)
-                    .map_err(|_| LaunchRefused::NotInCatalog)?;
-                ("fleet", &fleet.name, &fleet.instance_type)
-            }
-        };
+        if session.image_builder.is_none()
+            && !self.is_entitled(
+                &session.stack,
+                session.authentication_type,
+                &session.attributes,
+                app,
+            )
+        {
+            return Err(LaunchRefused::NotEntitled);
+        }
         let mut command = vec![application.launch_path.clone()];
         if let Some(params) = &application.launch_parameters {
             command.extend(params.split_whitespace().map(str::to_owned));
         }
+        let env = self
+            .session_environment(session, &image.name)
+            .ok_or(LaunchRefused::NotActive)?;
+        Ok(AppLaunch {
+            instance_id,
+            command,
+            env,
+            working_directory: application.working_directory,
+        })
+    }
+
+    /// Where and with what environment the session scripts of the active fleet session
+    /// `session_id` run: its instance, the image that instance was launched from, and
+    /// the session's AppStream_* environment. None for an image builder's sessions (its
+    /// administrator is the one editing the scripts) and for sessions not active.
+    pub fn session_script_target(&self, session_id: &str) -> Option<ScriptTarget> {
+        let session = self.session(session_id).ok()?;
+        let instance_id = match (&session.state, &session.instance_id, &session.image_builder) {
+            (SessionState::Active, Some(instance), None) => instance.clone(),
+            _ => return None,
+        };
+        let image = self.instance(&instance_id).ok()?.image_name.clone();
+        Some(ScriptTarget {
+            env: self.session_environment(session, &image)?,
+            root: self.image(&image).ok()?.root.clone(),
+            instance_id,
+        })
+    }
+
+    /// The AppStream_* variables of a session's apps and scripts, on image `image`.
+    fn session_environment(
+        &self,
+        session: &Session,
+        image: &str,
+    ) -> Option<BTreeMap<String, String>> {
+        let (resource_type, resource_name, instance_type) = match &session.image_builder {
+            Some(builder) => {
+                let builder = self.image_builder(builder).ok()?;
+                ("image-builder", &builder.name, &builder.instance_type)
+            }
+            None => {
+                let fleet = self.fleet(&session.fleet).ok()?;
+                ("fleet", &fleet.name, &fleet.instance_type)
+            }
+        };
         let env = [
             ("AppStream_Stack_Name", session.stack.clone()),
             ("AppStream_UserName", session.user_id.clone()),
@@ -87,10 +130,7 @@ impl ControlPlane {
             ("AppStream_Resource_Type", resource_type.to_owned()),
             ("AppStream_Resource_Name", resource_name.clone()),
             ("AppStream_Instance_Type", instance_type.clone()),
-            (
-                "AppStream_Image_Arn",
-                self.arn(ResourceType::Image, &image.name),
-            ),
+            ("AppStream_Image_Arn", self.arn(ResourceType::Image, image)),
             (
                 "APPSTREAM_SESSION_CONTEXT",
                 session.session_context.clone().unwrap_or_default(),
@@ -98,12 +138,7 @@ impl ControlPlane {
         ]
         .map(|(name, value)| (name.to_owned(), value))
         .into();
-        Ok(AppLaunch {
-            instance_id,
-            command,
-            env,
-            working_directory: application.working_directory,
-        })
+        Some(env)
     }
 }
 
@@ -246,6 +281,17 @@ mod tests {
                 .map(String::as_str),
             Some("f")
         );
+    }
+
+    #[test]
+    fn session_scripts_run_on_the_sessions_instance_with_its_image_and_environment() {
+        let (cp, session_id) = active_session();
+        let target = cp.session_script_target(&session_id).unwrap();
+        let launch = cp.app_launch(&session_id, "editor").unwrap();
+        assert_eq!(target.instance_id, launch.instance_id);
+        assert_eq!(target.env, launch.env);
+        assert_eq!(target.root, ImageRoot::Host);
+        assert_eq!(cp.session_script_target("no-such-session"), None);
     }
 
     #[test]

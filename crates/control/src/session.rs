@@ -122,6 +122,8 @@ pub enum NoticeKind {
     /// The home folder reached its quota (the deadline: when) and is
     /// read-only until files are deleted.
     HomeFolderFull,
+    /// A session script of the image failed (the deadline: when); the session goes on.
+    SessionScriptFailed,
 }
 
 impl NoticeKind {
@@ -137,6 +139,9 @@ impl NoticeKind {
             Self::Disconnected => "Reconnect to resume your session before it ends.",
             Self::HomeFolderFull => {
                 "Your home folder is full: nothing more can be saved to it. Delete files in My Files to make room."
+            }
+            Self::SessionScriptFailed => {
+                "A session script of this image failed: your session goes on, but what the script sets up may be missing."
             }
         }
     }

@@ -107,6 +107,8 @@ pub enum NoticeKind {
     /// The home folder reached its quota and is read-only until files are deleted
     /// (`seconds_left` is 0).
     HomeFolderFull = 3,
+    /// A session script of the image failed (`seconds_left` is 0); the session goes on.
+    SessionScriptFailed = 4,
 }
 
 impl NoticeKind {
@@ -116,6 +118,7 @@ impl NoticeKind {
             1 => Self::IdleDisconnect,
             2 => Self::Disconnected,
             3 => Self::HomeFolderFull,
+            4 => Self::SessionScriptFailed,
             other => return Err(DecodeError::UnknownNoticeKind(other)),
         })
     }

@@ -124,7 +124,8 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
                 Just(NoticeKind::SessionEnding),
                 Just(NoticeKind::IdleDisconnect),
                 Just(NoticeKind::Disconnected),
-                Just(NoticeKind::HomeFolderFull)
+                Just(NoticeKind::HomeFolderFull),
+                Just(NoticeKind::SessionScriptFailed)
             ],
             any::<u32>(),
             ".{0,40}"
@@ -218,8 +219,8 @@ fn malformed_inputs_name_their_fault() {
     );
     // A Notice of a kind this version does not know.
     assert_eq!(
-        ServerMessage::decode(&[0x88, 4, 30, 0, 0, 0, 0, 0, 0, 0]),
-        Err(DecodeError::UnknownNoticeKind(4))
+        ServerMessage::decode(&[0x88, 5, 30, 0, 0, 0, 0, 0, 0, 0]),
+        Err(DecodeError::UnknownNoticeKind(5))
     );
     let oversized = vec![0x07; porthole_protocol::MAX_CLIENT_MESSAGE + 1];
     assert!(matches!(

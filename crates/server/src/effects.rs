@@ -30,16 +30,23 @@ impl Server {
                 }
             }
             Effect::TerminateInstance { instance_id } => {
-                if !self.instances.stop(&instance_id) {
-                    // Not running here (reserved, or never started): gone already.
-                    self.observe(|cp| cp.instance_exited(&instance_id, now()))
-                        .await;
+                match self.session_scripts.take_ending(&instance_id) {
+                    Some(scripts) => {
+                        let server = self.clone();
+                        tokio::spawn(async move {
+                            let _ = scripts.await;
+                            server.terminate(&instance_id).await;
+                        });
+                    }
+                    None => self.terminate(&instance_id).await,
                 }
             }
             Effect::EndSession {
                 session_id, reason, ..
             } => {
                 self.signals.leave(&session_id, reason.message());
+                // Before the TerminateInstance that follows: its stop waits for them.
+                self.start_termination_scripts(&session_id);
                 self.signals.forget(&session_id);
                 self.session_apps.forget(&session_id);
                 self.traffic.forget(&session_id);
@@ -119,6 +126,15 @@ impl Server {
         match effects {
             Ok(effects) => self.apply(effects).await,
             Err(err) => tracing::debug!("observation not applied: {}", err.message),
+        }
+    }
+
+    /// Stops the instance; the plane hears of its exit as it goes.
+    async fn terminate(self: &Arc<Self>, instance_id: &str) {
+        if !self.instances.stop(instance_id) {
+            // Not running here (reserved, or never started): gone already.
+            self.observe(|cp| cp.instance_exited(instance_id, now()))
+                .await;
         }
     }
 

@@ -264,6 +264,7 @@ fn notice_message(notice: Notice) -> Message {
         NoticeKind::IdleDisconnect => porthole_protocol::NoticeKind::IdleDisconnect,
         NoticeKind::Disconnected => porthole_protocol::NoticeKind::Disconnected,
         NoticeKind::HomeFolderFull => porthole_protocol::NoticeKind::HomeFolderFull,
+        NoticeKind::SessionScriptFailed => porthole_protocol::NoticeKind::SessionScriptFailed,
     };
     let message = porthole_protocol::ServerMessage::Notice {
         kind,
@@ -332,8 +333,13 @@ async fn prepare(server: &Arc<Server>, grant: &StreamingGrant) -> Result<Prepare
     let opened = started.elapsed();
     let instance_id = wait_until_active(server, &session.id).await?;
     let assigned = started.elapsed();
-    // Before the app: it may open files there at once.
-    if server.attach_home_folder(&session.id).await? {
+    // Before the app: it may open files there at once, and the image's scripts set up
+    // what it needs (both at once, as AppStream runs them).
+    let (attached, ()) = tokio::join!(
+        server.attach_home_folder(&session.id),
+        server.run_start_scripts(&session.id)
+    );
+    if attached? {
         tracing::info!(
             session = %session.id,
             attach_ms = (started.elapsed() - assigned).as_secs_f64() * 1000.0,

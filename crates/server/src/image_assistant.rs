@@ -309,6 +309,9 @@ async fn remove_application(
     run_assistant(&server, &token, args).await
 }
 
+/// How long an image assistant command may take: it edits one small file.
+const ASSISTANT_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Runs the builder's image assistant inside it (as root there, like its terminal) and
 /// answers its `{"status", "message"}`: 200 when it succeeded, else 400.
 async fn run_assistant(server: &Server, token: &str, args: Vec<String>) -> Response {
@@ -327,7 +330,7 @@ async fn run_assistant(server: &Server, token: &str, args: Vec<String>) -> Respo
     };
     let ran = match server
         .instances
-        .run_tool(&opened.instance_id, &request)
+        .run_command(&opened.instance_id, request, ASSISTANT_LIMIT)
         .await
     {
         Ok(ran) => ran,

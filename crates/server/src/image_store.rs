@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context, Result};
 use porthole_control::desktop_entry::is_valid_name;
-use porthole_control::{Application, ImageRoot};
+use porthole_control::session_scripts::SESSION_SCRIPTS_CONFIG;
+use porthole_control::{Application, ImageRoot, ScriptPhase, SessionScripts};
 
 /// The image label (or file in the image) listing its catalog as JSON.
 pub const CATALOG_LABEL: &str = "io.porthole.applications";
@@ -90,9 +91,11 @@ impl ImageStore {
             .as_ref()
             .and_then(|labels| labels.get(CATALOG_LABEL))
             .cloned();
-        let applications = catalog(&[&root], label).inspect_err(|_| {
-            let _ = fs::remove_dir_all(&root);
-        })?;
+        let applications = catalog(&[&root], label)
+            .and_then(|apps| session_scripts(&[&root]).map(|_| apps))
+            .inspect_err(|_| {
+                let _ = fs::remove_dir_all(&root);
+            })?;
         fs::set_permissions(&root, fs::Permissions::from_mode(0o755))?;
         Ok(Imported {
             root: ImageRoot::Layers {
@@ -135,10 +138,25 @@ impl ImageStore {
         let _ = fs::remove_dir_all(writable.join("work"));
         fs::set_permissions(&target, fs::Permissions::from_mode(0o755))?;
         let roots = self.stack(target, on_host, lower);
-        catalog(
-            &roots.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
-            None,
-        )
+        let roots: Vec<&Path> = roots.iter().map(PathBuf::as_path).collect();
+        let applications = catalog(&roots, None)?;
+        session_scripts(&roots)?;
+        Ok(applications)
+    }
+
+    /// The session scripts of the image whose root is `root`, if it has any, read as
+    /// they are now (the host image's may have changed since the server started).
+    pub fn image_session_scripts(&self, root: &ImageRoot) -> Result<Option<SessionScripts>> {
+        let roots = match root {
+            ImageRoot::Host => vec![PathBuf::from("/")],
+            ImageRoot::Layers { on_host, layers } => {
+                let Some((top, lower)) = layers.split_last() else {
+                    bail!("the image has no layers");
+                };
+                self.stack(self.dir.join(top), *on_host, lower)
+            }
+        };
+        session_scripts(&roots.iter().map(PathBuf::as_path).collect::<Vec<_>>())
     }
 
     /// What a running builder's image assistant panel shows, read from its layers on
@@ -222,6 +240,34 @@ pub fn writable_layer(store: &Path, id: &str) -> Result<PathBuf> {
         porthole_sandbox::own_for_folder(&dir)?;
     }
     Ok(dir)
+}
+
+/// The session scripts of the image whose layers are `root` (top first), checked as its
+/// catalog is: each script must be an executable file in the image.
+fn session_scripts(root: &[&Path]) -> Result<Option<SessionScripts>> {
+    let Some((path, _)) = crate::defaults::in_root(root, SESSION_SCRIPTS_CONFIG) else {
+        return Ok(None);
+    };
+    // A deleted configuration is a whiteout (a character device) in a builder's layer.
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let json = fs::read_to_string(&path)
+        .with_context(|| format!("reading the image's {SESSION_SCRIPTS_CONFIG}"))?;
+    let scripts = SessionScripts::parse(&json).map_err(anyhow::Error::msg)?;
+    for phase in [ScriptPhase::SessionStart, ScriptPhase::SessionTermination] {
+        for script in &scripts.section(phase).scripts {
+            ensure!(
+                crate::defaults::in_root(root, &script.filename).is_some_and(|(_, exe)| exe),
+                "{SESSION_SCRIPTS_CONFIG}, {}: the \"{}\" script {} is not an executable file in \
+                 the image",
+                phase.as_str(),
+                script.context.as_str(),
+                script.filename
+            );
+        }
+    }
+    Ok(Some(scripts))
 }
 
 /// The catalog of the image whose layers are `root` (top first): the label's, else the

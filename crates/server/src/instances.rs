@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use porthole_agent_api::client::AgentClient;
-use porthole_agent_api::{LaunchRequest, Ran, StartFailure};
+use porthole_agent_api::{LaunchRequest, Ran, RunRequest, StartFailure};
 use porthole_control::{LaunchSpec, StreamView};
 use porthole_sandbox::{
     ImageRoot, InstanceSpec, Limits, Network, UidPool, AGENT_EXE, RUNTIME_MOUNT,
@@ -392,10 +392,20 @@ impl Instances {
             .map(drop)
     }
 
-    /// Runs one of the server's tools in the instance, as its apps run, to its end.
-    pub async fn run_tool(&self, instance_id: &str, request: &LaunchRequest) -> Result<Ran> {
+    /// Runs a command in the instance, as its apps run, to its end or to `limit` (one of
+    /// the server's tools, or a session script).
+    pub async fn run_command(
+        &self,
+        instance_id: &str,
+        launch: LaunchRequest,
+        limit: std::time::Duration,
+    ) -> Result<Ran> {
+        let request = RunRequest {
+            launch,
+            limit_secs: limit.as_secs(),
+        };
         AgentClient::new(self.socket_path(instance_id))
-            .run(request)
+            .run(&request)
             .await
     }
 }

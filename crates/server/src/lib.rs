@@ -33,6 +33,7 @@ mod passwords;
 mod plane;
 mod portal;
 mod saml;
+mod session_scripts;
 mod sessions;
 mod state;
 mod tls;
@@ -153,6 +154,7 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
         },
         home_folders: home_folders::HomeFolders::new(&config.data_dir, &config.file.home_folders)?,
         image_store,
+        session_scripts: session_scripts::SessionScriptRuns::new(&config.data_dir),
         base_url: base_url.clone(),
     }));
     // Sessions ended by the restart are recorded like any other.

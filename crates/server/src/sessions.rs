@@ -20,6 +20,8 @@ pub(crate) struct SessionSignal {
     pub(crate) idle: Option<Notice>,
     /// Since when the home folder is full (read-only), while it is.
     pub(crate) folder_full: Option<Notice>,
+    /// When a session script failed, if one did.
+    pub(crate) script_failed: Option<Notice>,
 }
 
 impl SessionSignal {
@@ -28,6 +30,7 @@ impl SessionSignal {
             .into_iter()
             .chain(self.idle)
             .chain(self.folder_full)
+            .chain(self.script_failed)
     }
 }
 
@@ -56,7 +59,19 @@ impl SessionSignals {
             NoticeKind::IdleDisconnect => s.idle = Some(notice),
             NoticeKind::Disconnected => s.resume = Some(notice),
             NoticeKind::HomeFolderFull => s.folder_full = Some(notice),
+            NoticeKind::SessionScriptFailed => s.script_failed = Some(notice),
         });
+    }
+
+    /// A session script failed. Kept even before a browser connects: the start scripts
+    /// run while the first one is on its way.
+    pub(crate) fn script_failed(&self, session_id: &str) {
+        let notice = Notice {
+            kind: NoticeKind::SessionScriptFailed,
+            deadline: crate::state::now(),
+        };
+        let mut signals = self.0.lock().expect("signals lock");
+        signal_of(&mut signals, session_id).send_modify(|s| s.script_failed = Some(notice));
     }
 
     /// The session's home folder turned full (read-only) or writable again.
@@ -77,9 +92,7 @@ impl SessionSignals {
     /// What a browser connecting to the session watches.
     pub(crate) fn subscribe(&self, session_id: &str) -> watch::Receiver<SessionSignal> {
         let mut signals = self.0.lock().expect("signals lock");
-        let sender = signals
-            .entry(session_id.to_owned())
-            .or_insert_with(|| watch::channel(SessionSignal::default()).0);
+        let sender = signal_of(&mut signals, session_id);
         // A reconnecting browser starts with a clean slate after an idle
         // disconnect, and connecting is activity: an idle warning is void.
         sender.send_modify(|s| {
@@ -88,8 +101,8 @@ impl SessionSignals {
             s.idle = None;
         });
         let mut receiver = sender.subscribe();
-        // A session-ending warning given earlier reaches this browser too.
-        if receiver.borrow().session_ending.is_some() {
+        // Warnings given earlier (session ending, a failed script) reach this browser too.
+        if receiver.borrow().notices().next().is_some() {
             receiver.mark_changed();
         }
         receiver
@@ -98,6 +111,16 @@ impl SessionSignals {
     pub(crate) fn forget(&self, session_id: &str) {
         self.0.lock().expect("signals lock").remove(session_id);
     }
+}
+
+/// The session's signal, made on first use.
+fn signal_of<'a>(
+    signals: &'a mut HashMap<String, watch::Sender<SessionSignal>>,
+    session_id: &str,
+) -> &'a watch::Sender<SessionSignal> {
+    signals
+        .entry(session_id.to_owned())
+        .or_insert_with(|| watch::channel(SessionSignal::default()).0)
 }
 
 /// What each live session has had started, until it ends.

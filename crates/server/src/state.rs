@@ -36,6 +36,8 @@ pub(crate) struct Server {
     /// Users' persistent home folders, and which are attached to live sessions.
     pub(crate) home_folders: HomeFolders,
     pub(crate) image_store: crate::image_store::ImageStore,
+    /// Each live session's scripts: whether its start scripts ran, its termination's.
+    pub(crate) session_scripts: crate::session_scripts::SessionScriptRuns,
     /// Set at shutdown: instances that stop then are not replaced.
     stopping: AtomicBool,
     pub(crate) base_url: String,
@@ -51,6 +53,7 @@ pub(crate) struct ServerParts {
     pub(crate) idps: IdentityProviders,
     pub(crate) home_folders: HomeFolders,
     pub(crate) image_store: crate::image_store::ImageStore,
+    pub(crate) session_scripts: crate::session_scripts::SessionScriptRuns,
     pub(crate) base_url: String,
 }
 
@@ -65,6 +68,7 @@ impl Server {
             idps,
             home_folders,
             image_store,
+            session_scripts,
             base_url,
         } = parts;
         Self {
@@ -79,6 +83,7 @@ impl Server {
             traffic: SessionTraffic::default(),
             home_folders,
             image_store,
+            session_scripts,
             stopping: AtomicBool::new(false),
             base_url,
         }

@@ -379,7 +379,9 @@ impl ControlPlane {
                 NoticeKind::SessionEnding => s.warned.session_ending = true,
                 NoticeKind::IdleDisconnect => s.warned.idle_since = Some(idle_since),
                 // Goes with the disconnect itself, never as a warning.
-                NoticeKind::Disconnected | NoticeKind::HomeFolderFull => {}
+                NoticeKind::Disconnected
+                | NoticeKind::HomeFolderFull
+                | NoticeKind::SessionScriptFailed => {}
             }
             self.outbox.push(Effect::WarnSession {
                 session_id: id.to_owned(),
