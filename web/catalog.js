@@ -4,6 +4,8 @@
 // same session at any time. Where the page has no catalog (`porthole stream`)
 // all of this stays hidden.
 
+import { $ } from './dom.js';
+
 /**
  * @typedef {{name: string, displayName: string, iconUrl: string | null}} App
  * @typedef {{
@@ -16,13 +18,6 @@
  * }} CatalogState  what window.porthole.catalog shows (tests)
  * @typedef {{ok: boolean, status: number, message: string}} LaunchResult
  */
-
-/** @param {string} id @returns {any} */
-function $(id) {
-  const el = document.getElementById(id);
-  if (!el) throw new Error(`index.html lacks #${id}`);
-  return el;
-}
 
 export class Catalog {
   /** @param {{onDone: () => void}} hooks onDone: give the keyboard back to the screen */

@@ -4,6 +4,8 @@
 // delete, new folder. The server enforces the stack's upload/download settings and
 // the quota; this panel shows what it says.
 
+import { $, SidePanel } from './dom.js';
+
 /**
  * @typedef {{name: string, type: 'file' | 'directory', size: number, modified: number}} Entry
  * @typedef {{name: string, loaded: number, total: number, done: boolean, error: string | null,
@@ -26,13 +28,6 @@
  */
 
 const FOLDER_NAMES = { home: 'Home folder', temporary: 'Temporary files' };
-
-/** @param {string} id @returns {any} */
-function $(id) {
-  const el = document.getElementById(id);
-  if (!el) throw new Error(`index.html lacks #${id}`);
-  return el;
-}
 
 /** @param {number} bytes */
 export function formatSize(bytes) {
@@ -58,20 +53,18 @@ export function parentPath(path) {
   return at < 0 ? '' : path.slice(0, at);
 }
 
-export class Files {
+export class Files extends SidePanel {
   /**
    * @param {{onDone: () => void, onRoom: () => void}} hooks onDone: give the keyboard back
    *   to the screen; onRoom: the home folder has room again (a full-folder notice is void)
    */
   constructor(hooks) {
+    super({ button: 'btn-files', panel: 'files', close: 'files-close', status: 'files-status' }, hooks.onDone);
     this.hooks = hooks;
-    /** @type {HTMLButtonElement} */ this.button = $('btn-files');
-    /** @type {HTMLElement} */ this.panel = $('files');
     /** @type {HTMLElement} */ this.tabs = $('files-tabs');
     /** @type {HTMLElement} */ this.crumbs = $('files-path');
     /** @type {HTMLTableSectionElement} */ this.rows = $('files-rows');
     /** @type {HTMLElement} */ this.usage = $('files-usage');
-    /** @type {HTMLElement} */ this.status = $('files-status');
     /** @type {HTMLElement} */ this.progress = $('files-uploads');
     /** @type {HTMLInputElement} */ this.picker = $('files-picker');
     /** @type {HTMLButtonElement} */ this.uploadButton = $('files-upload');
@@ -84,17 +77,12 @@ export class Files {
   }
 
   wire() {
-    this.button.addEventListener('click', () => (this.panel.hidden ? this.open() : this.close()));
-    $('files-close').addEventListener('click', () => this.close());
     this.uploadButton.addEventListener('click', () => this.picker.click());
     this.picker.addEventListener('change', () => {
       this.uploadAll([...(this.picker.files ?? [])]);
       this.picker.value = '';
     });
     $('files-new-folder').addEventListener('click', () => this.newFolder());
-    this.panel.addEventListener('keydown', (e) => {
-      if (e.key === 'Escape') this.close();
-    });
     this.panel.addEventListener('dragover', (e) => {
       if (!this.state.upload) return;
       e.preventDefault();
@@ -142,23 +130,9 @@ export class Files {
     }));
   }
 
-  async open() {
-    this.panel.hidden = false;
-    this.button.setAttribute('aria-expanded', 'true');
+  async opened() {
     await this.show(this.state.folder, this.state.path);
     /** @type {HTMLElement | null} */ (this.panel.querySelector('[aria-selected="true"]'))?.focus();
-  }
-
-  close() {
-    this.panel.hidden = true;
-    this.button.setAttribute('aria-expanded', 'false');
-    this.hooks.onDone();
-  }
-
-  /** @param {string} text */
-  setStatus(text) {
-    this.status.textContent = text;
-    this.state.status = text;
   }
 
   /** Lists `path` of `folder`. @param {string} folder @param {string} path */

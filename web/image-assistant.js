@@ -6,6 +6,7 @@
 // `image-assistant` inside it. Hidden on every other page.
 
 import { appIcon } from './catalog.js';
+import { $, SidePanel } from './dom.js';
 
 /**
  * @typedef {{name: string, displayName: string, launchPath: string, launchParameters: string | null,
@@ -20,13 +21,6 @@ import { appIcon } from './catalog.js';
  *   listings: number,
  * }} ImageAssistantState  what window.porthole.imageAssistant shows (tests)
  */
-
-/** @param {string} id @returns {any} */
-function $(id) {
-  const el = document.getElementById(id);
-  if (!el) throw new Error(`index.html lacks #${id}`);
-  return el;
-}
 
 /** A form's fields as the server's JSON: trimmed, empty ones left out. @param {HTMLFormElement} form */
 export function formFields(form) {
@@ -49,28 +43,20 @@ export function catalogName(name) {
   return (cleaned || 'app').slice(0, 100);
 }
 
-export class ImageAssistant {
+export class ImageAssistant extends SidePanel {
   /** @param {{onDone: () => void}} hooks onDone: give the keyboard back to the screen */
   constructor(hooks) {
-    this.hooks = hooks;
-    /** @type {HTMLButtonElement} */ this.button = $('btn-image-assistant');
-    /** @type {HTMLElement} */ this.panel = $('image-assistant');
+    super({ button: 'btn-image-assistant', panel: 'image-assistant', close: 'ia-close', status: 'ia-status' }, hooks.onDone);
     /** @type {HTMLTableSectionElement} */ this.catalogRows = $('ia-catalog');
     /** @type {HTMLElement} */ this.installedList = $('ia-installed');
     /** @type {HTMLFormElement} */ this.addForm = $('ia-add-form');
     /** @type {HTMLFormElement} */ this.imageForm = $('ia-image-form');
-    /** @type {HTMLElement} */ this.status = $('ia-status');
     /** @type {ImageAssistantState} */
     this.state = { available: false, builder: '', catalog: [], installed: [], status: '', image: null, listings: 0 };
     this.wire();
   }
 
   wire() {
-    this.button.addEventListener('click', () => (this.panel.hidden ? this.open() : this.close()));
-    $('ia-close').addEventListener('click', () => this.close());
-    this.panel.addEventListener('keydown', (e) => {
-      if (e.key === 'Escape') this.close();
-    });
     this.addForm.addEventListener('submit', (e) => {
       e.preventDefault();
       this.add(formFields(this.addForm)).then((ok) => ok && this.addForm.reset());
@@ -92,23 +78,9 @@ export class ImageAssistant {
     this.button.hidden = !this.state.available;
   }
 
-  async open() {
-    this.panel.hidden = false;
-    this.button.setAttribute('aria-expanded', 'true');
+  async opened() {
     await this.refresh();
     /** @type {HTMLElement | null} */ (this.panel.querySelector('button, input'))?.focus();
-  }
-
-  close() {
-    this.panel.hidden = true;
-    this.button.setAttribute('aria-expanded', 'false');
-    this.hooks.onDone();
-  }
-
-  /** @param {string} text */
-  setStatus(text) {
-    this.status.textContent = text;
-    this.state.status = text;
   }
 
   /** Reads the catalog and the installed apps again. @returns {Promise<boolean>} whether it could */

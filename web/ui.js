@@ -3,19 +3,10 @@
 
 import { NoticeKind } from './protocol.js';
 import { wallNow } from './stream.js';
+import { $ } from './dom.js';
 
 /** How long the toolbar stays after the pointer leaves it. */
 const TOOLBAR_HIDE_MS = 800;
-
-/**
- * @param {string} id
- * @returns {any}
- */
-function $(id) {
-  const el = document.getElementById(id);
-  if (!el) throw new Error(`index.html lacks #${id}`);
-  return el;
-}
 
 /**
  * @typedef {{id: number, x: number, y: number, width: number, height: number, focused: boolean, title: string}} WindowInfo

@@ -1,10 +1,35 @@
-// What the image builder tests share: a .deb built here (offline) to install in a builder,
-// and an apt repository holding it.
+// What the image builder tests share: a builder on the default image and its terminal in
+// headless Chromium, a .deb built here (offline) to install in a builder, and an apt
+// repository holding it.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeTmp } from './harness.mjs';
+import { makeTmp, openClient } from './harness.mjs';
+import { appIn, openBuilderTerminal, waitBuilder, RUNTIME_ROOT } from './serve-harness.mjs';
+
+/** CreateImageBuilder on the default image (with `input`'s members too), once RUNNING: what it answered. */
+export async function createBuilder(server, name, input = {}) {
+  const { ImageBuilder } = await server.admin.call('CreateImageBuilder', {
+    Name: name, ImageName: 'porthole-default', InstanceType: 'stream.standard.medium', ...input,
+  });
+  await waitBuilder(server, name, 'RUNNING');
+  return ImageBuilder;
+}
+
+/**
+ * The running builder `name`'s desktop in a new page with its terminal open: the page, the
+ * builder's instance, and its temporary files on the host (`$HOME/MyFiles/TemporaryFiles`
+ * inside, `files`).
+ */
+export async function builderTerminal(server, browser, name) {
+  const { StreamingURL } = await server.admin.call('CreateImageBuilderStreamingURL', { Name: name, Validity: 600 });
+  const page = await openClient(browser, StreamingURL);
+  await openBuilderTerminal(page);
+  const { instance } = await appIn(server, 'xterm');
+  const temporary = join(RUNTIME_ROOT, instance.id, 'TemporaryFiles');
+  return { page, instance, temporary, files: '$HOME/MyFiles/TemporaryFiles' };
+}
 
 // A 1x1 PNG: the app's icon, found through its .desktop entry's Icon= name.
 export const PNG = Buffer.from(

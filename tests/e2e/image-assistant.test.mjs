@@ -8,9 +8,9 @@ import { chownSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitFor, openClient, fileText, untilPage as until } from './harness.mjs';
 import {
-  serveTest, streamingUrl, appIn, RUNTIME_ROOT, waitBuilder, openBuilderTerminal, runInTerminal,
+  serveTest, streamingUrl, waitBuilder, runInTerminal,
 } from './serve-harness.mjs';
-import { PNG, helloDeb } from './builder-harness.mjs';
+import { PNG, helloDeb, createBuilder, builderTerminal } from './builder-harness.mjs';
 
 const TIMEOUT = 240000;
 
@@ -25,21 +25,13 @@ const fetched = (page, url) => page.evaluate(async (u) => {
 describe('the Image Assistant panel', () => {
   test('adds an installed package\'s app, refuses a bad one, and creates the image', { timeout: TIMEOUT }, async (t) => {
     const { server, browser } = await serveTest(t);
-    await server.admin.call('CreateImageBuilder', {
-      Name: 'gui', ImageName: 'porthole-default', InstanceType: 'stream.standard.medium',
-    });
-    await waitBuilder(server, 'gui', 'RUNNING');
-    const { StreamingURL } = await server.admin.call('CreateImageBuilderStreamingURL', { Name: 'gui', Validity: 600 });
-    const page = await openClient(browser, StreamingURL);
-    await openBuilderTerminal(page);
-    const { instance } = await appIn(server, 'xterm');
-    const temporary = join(RUNTIME_ROOT, instance.id, 'TemporaryFiles');
+    await createBuilder(server, 'gui');
+    const { page, instance, temporary, files } = await builderTerminal(server, browser, 'gui');
 
     // A package installed from the builder's terminal.
     const deb = join(temporary, 'porthole-hello.deb');
     copyFileSync(helloDeb(), deb);
     chownSync(deb, instance.uid, instance.uid);
-    const files = '$HOME/MyFiles/TemporaryFiles';
     await runInTerminal(page, `dpkg -i ${files}/porthole-hello.deb > ${files}/dpkg.log 2>&1; echo $? > ${files}/dpkg.done`);
     await waitFor(() => fileText(join(temporary, 'dpkg.done')) !== null, {
       timeout: 30000, what: 'dpkg to finish', diag: () => fileText(join(temporary, 'dpkg.log')) ?? '',

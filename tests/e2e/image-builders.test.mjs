@@ -8,35 +8,25 @@ import { chmodSync, existsSync, readdirSync, rmSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { waitFor, openClient, fileText, untilPage } from './harness.mjs';
 import {
-  serveTest, appIn, createFleetAndStack, streamingUrl, RUNTIME_ROOT, waitBuilder, openBuilderTerminal, runInTerminal,
-  startServe, stopServe,
+  serveTest, appIn, createFleetAndStack, streamingUrl, RUNTIME_ROOT, waitBuilder, runInTerminal, startServe, stopServe,
 } from './serve-harness.mjs';
-import { PNG, helloRepo } from './builder-harness.mjs';
+import { PNG, helloRepo, createBuilder, builderTerminal } from './builder-harness.mjs';
 
 const TIMEOUT = 240000;
 
 describe('image builders', () => {
   test('a package installed in a builder becomes an image a fleet streams', { timeout: TIMEOUT }, async (t) => {
     const { server, browser } = await serveTest(t);
-    const { ImageBuilder: created } = await server.admin.call('CreateImageBuilder', {
-      Name: 'builder', ImageName: 'porthole-default', InstanceType: 'stream.standard.medium',
-      DisplayName: 'Builder',
-    });
+    const created = await createBuilder(server, 'builder', { DisplayName: 'Builder' });
     assert.equal(created.State, 'PENDING');
     assert.match(created.Arn, /:image-builder\/builder$/);
-    await waitBuilder(server, 'builder', 'RUNNING');
 
     // The administrator's desktop on the builder: a terminal from its catalog.
-    const { StreamingURL } = await server.admin.call('CreateImageBuilderStreamingURL', { Name: 'builder', Validity: 600 });
-    const page = await openClient(browser, StreamingURL);
-    await openBuilderTerminal(page);
-    const { instance } = await appIn(server, 'xterm');
+    const { page, instance, temporary, files } = await builderTerminal(server, browser, 'builder');
 
     // The repository reaches the builder in its temporary files (as an upload would); only
     // it is updated (the host's sources need the internet).
-    const temporary = join(RUNTIME_ROOT, instance.id, 'TemporaryFiles');
     helloRepo(join(temporary, 'repo'));
-    const files = '$HOME/MyFiles/TemporaryFiles';
     const list = '/etc/apt/sources.list.d/porthole-test.list';
     await runInTerminal(page,
       `echo "deb [trusted=yes] file:${files}/repo ./" > ${list} && ` +
@@ -117,18 +107,10 @@ describe('image builders', () => {
     t.after(() => rmSync(secret, { force: true }));
     t.after(() => rmSync(scratch, { force: true }));
     const { server, browser } = await serveTest(t);
-    await server.admin.call('CreateImageBuilder', {
-      Name: 'second', ImageName: 'porthole-default', InstanceType: 'stream.standard.medium',
-    });
-    await waitBuilder(server, 'second', 'RUNNING');
+    await createBuilder(server, 'second');
     const other = await startServe();
     t.after(() => stopServe(other));
-    const { StreamingURL } = await server.admin.call('CreateImageBuilderStreamingURL', { Name: 'second', Validity: 600 });
-    const page = await openClient(browser, StreamingURL);
-    await openBuilderTerminal(page);
-    const { instance } = await appIn(server, 'xterm');
-    const temporary = join(RUNTIME_ROOT, instance.id, 'TemporaryFiles');
-    const files = '$HOME/MyFiles/TemporaryFiles';
+    const { page, temporary, files } = await builderTerminal(server, browser, 'second');
     const seen = (path) => `(test -e ${path} && echo ${path} seen || echo ${path} hidden)`;
     await runInTerminal(page,
       `(id -u; command -v image-assistant; grep '^root:' /etc/shadow | cut -d: -f2; ` +

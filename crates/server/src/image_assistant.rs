@@ -8,15 +8,16 @@
 //!   running the builder's own `image-assistant` inside it (the one writer of the catalog
 //!   file), and make the image.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use porthole_agent_api::image_assistant::{CreateImage, CreateImageAnswer};
 use porthole_agent_api::LaunchRequest;
 use porthole_control::{ImageBuilder, SessionState};
@@ -125,6 +126,7 @@ pub fn routes() -> Router<Arc<Server>> {
         )
         .route(&format!("{BASE}/icons/{{list}}/{{name}}"), get(icon))
         .route(&format!("{BASE}/image"), post(create_image))
+        .layer(Extension(Arc::new(PanelIcons::default())))
 }
 
 /// The running builder a session page's token opens.
@@ -184,15 +186,13 @@ async fn applications(server: &Server, opened: &Opened) -> Result<BuilderApplica
 /// "workingDirectory", "iconUrl", "problem"}], "installed": [{"name", "displayName",
 /// "launchPath", "launchParameters", "iconUrl", "inCatalog"}]}`; icon URLs are relative
 /// to the session page.
-async fn panel(State(server): State<Arc<Server>>, Path(token): Path<String>) -> Response {
-    let opened = match open(&server, &token).await {
-        Ok(opened) => opened,
-        Err(refusal) => return refusal,
-    };
-    let apps = match applications(&server, &opened).await {
-        Ok(apps) => apps,
-        Err(refusal) => return refusal,
-    };
+async fn panel(
+    State(server): State<Arc<Server>>,
+    Extension(icons): Extension<Arc<PanelIcons>>,
+    Path(token): Path<String>,
+) -> Result<Response, Response> {
+    let opened = open(&server, &token).await?;
+    let apps = applications(&server, &opened).await?;
     let icon_url = |list: &str, name: &str| format!("image-assistant/icons/{list}/{name}");
     let catalog: Vec<_> = apps
         .catalog
@@ -227,38 +227,63 @@ async fn panel(State(server): State<Arc<Server>>, Path(token): Path<String>) -> 
             })
         })
         .collect();
-    Json(json!({ "builder": opened.builder, "catalog": catalog, "installed": installed }))
-        .into_response()
+    icons.remember(&opened.builder, &apps);
+    Ok(
+        Json(json!({ "builder": opened.builder, "catalog": catalog, "installed": installed }))
+            .into_response(),
+    )
 }
 
+/// An icon the panel listed: known from its listing, else read again from the builder.
 async fn icon(
     State(server): State<Arc<Server>>,
+    Extension(icons): Extension<Arc<PanelIcons>>,
     Path((token, list, name)): Path<(String, String, String)>,
-) -> Response {
-    let opened = match open(&server, &token).await {
-        Ok(opened) => opened,
-        Err(refusal) => return refusal,
-    };
-    let apps = match applications(&server, &opened).await {
-        Ok(apps) => apps,
-        Err(refusal) => return refusal,
-    };
-    let path = match list.as_str() {
-        "catalog" => apps
-            .catalog
-            .into_iter()
-            .find(|(entry, _)| entry.name == name)
-            .and_then(|(_, made)| made.ok()?.icon_path),
-        "installed" => apps
-            .installed
-            .into_iter()
-            .find(|app| app.name == name)
-            .and_then(|app| app.icon_path),
-        _ => None,
+) -> Result<Response, Response> {
+    let opened = open(&server, &token).await?;
+    let path = match icons.path(&opened.builder, &list, &name) {
+        Some(path) => Some(path),
+        None => {
+            let apps = applications(&server, &opened).await?;
+            icons.remember(&opened.builder, &apps);
+            icons.path(&opened.builder, &list, &name)
+        }
     };
     match path {
-        Some(path) => icon_file(&path).await,
-        None => error(StatusCode::NOT_FOUND, "no such icon"),
+        Some(path) => Ok(icon_file(&path).await),
+        None => Err(error(StatusCode::NOT_FOUND, "no such icon")),
+    }
+}
+
+/// The icons of each builder's last panel listing, by list ("catalog", "installed") and
+/// application name: the panel's icon requests then need no new scan of the builder.
+#[derive(Default)]
+struct PanelIcons(Mutex<HashMap<String, IconPaths>>);
+
+/// Host paths of icons by (list, application name).
+type IconPaths = HashMap<(String, String), String>;
+
+impl PanelIcons {
+    fn remember(&self, builder: &str, apps: &BuilderApplications) {
+        let catalog = apps.catalog.iter().filter_map(|(entry, made)| {
+            let path = made.as_ref().ok()?.icon_path.clone()?;
+            Some((("catalog".to_owned(), entry.name.clone()), path))
+        });
+        let installed = apps.installed.iter().filter_map(|app| {
+            let path = app.icon_path.clone()?;
+            Some((("installed".to_owned(), app.name.clone()), path))
+        });
+        let icons = catalog.chain(installed).collect();
+        let mut builders = self.0.lock().expect("panel icons lock");
+        builders.insert(builder.to_owned(), icons);
+    }
+
+    fn path(&self, builder: &str, list: &str, name: &str) -> Option<String> {
+        let builders = self.0.lock().expect("panel icons lock");
+        builders
+            .get(builder)?
+            .get(&(list.to_owned(), name.to_owned()))
+            .cloned()
     }
 }
 
@@ -282,7 +307,7 @@ async fn add_application(
     State(server): State<Arc<Server>>,
     Path(token): Path<String>,
     Json(app): Json<NewApplication>,
-) -> Response {
+) -> Result<Response, Response> {
     let mut args = vec![
         "add-application".to_owned(),
         format!("--name={}", app.name),
@@ -304,7 +329,7 @@ async fn add_application(
 async fn remove_application(
     State(server): State<Arc<Server>>,
     Path((token, name)): Path<(String, String)>,
-) -> Response {
+) -> Result<Response, Response> {
     let args = vec!["remove-application".to_owned(), format!("--name={name}")];
     run_assistant(&server, &token, args).await
 }
@@ -314,11 +339,12 @@ const ASSISTANT_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Runs the builder's image assistant inside it (as root there, like its terminal) and
 /// answers its `{"status", "message"}`: 200 when it succeeded, else 400.
-async fn run_assistant(server: &Server, token: &str, args: Vec<String>) -> Response {
-    let opened = match open(server, token).await {
-        Ok(opened) => opened,
-        Err(refusal) => return refusal,
-    };
+async fn run_assistant(
+    server: &Server,
+    token: &str,
+    args: Vec<String>,
+) -> Result<Response, Response> {
+    let opened = open(server, token).await?;
     // `--flag=value`: a value that starts with '-' stays a value.
     let request = LaunchRequest {
         command: [porthole_sandbox::IMAGE_ASSISTANT.to_owned()]
@@ -328,14 +354,11 @@ async fn run_assistant(server: &Server, token: &str, args: Vec<String>) -> Respo
         env: Default::default(),
         working_directory: None,
     };
-    let ran = match server
+    let ran = server
         .instances
         .run_command(&opened.instance_id, request, ASSISTANT_LIMIT)
         .await
-    {
-        Ok(ran) => ran,
-        Err(err) => return error(StatusCode::BAD_GATEWAY, format!("{err:#}")),
-    };
+        .map_err(|err| error(StatusCode::BAD_GATEWAY, format!("{err:#}")))?;
     #[derive(serde::Deserialize)]
     struct Outcome {
         status: i32,
@@ -343,17 +366,17 @@ async fn run_assistant(server: &Server, token: &str, args: Vec<String>) -> Respo
     }
     match serde_json::from_str::<Outcome>(&ran.stdout) {
         Ok(outcome) if outcome.status == 0 => {
-            Json(json!({ "message": outcome.message })).into_response()
+            Ok(Json(json!({ "message": outcome.message })).into_response())
         }
-        Ok(outcome) => error(StatusCode::BAD_REQUEST, outcome.message),
-        Err(_) => error(
+        Ok(outcome) => Err(error(StatusCode::BAD_REQUEST, outcome.message)),
+        Err(_) => Err(error(
             StatusCode::BAD_GATEWAY,
             format!(
                 "the image assistant answered nothing readable (exit {:?}): {}",
                 ran.code,
                 ran.stderr.trim()
             ),
-        ),
+        )),
     }
 }
 
@@ -374,26 +397,20 @@ async fn create_image(
     State(server): State<Arc<Server>>,
     Path(token): Path<String>,
     Json(image): Json<NewImage>,
-) -> Response {
-    let opened = match open(&server, &token).await {
-        Ok(opened) => opened,
-        Err(refusal) => return refusal,
-    };
-    let apps = match applications(&server, &opened).await {
-        Ok(apps) => apps,
-        Err(refusal) => return refusal,
-    };
+) -> Result<Response, Response> {
+    let opened = open(&server, &token).await?;
+    let apps = applications(&server, &opened).await?;
     if apps.catalog.is_empty() {
-        return error(
+        return Err(error(
             StatusCode::BAD_REQUEST,
             "the catalog is empty: add an application first",
-        );
+        ));
     }
     if let Some((entry, Err(problem))) = apps.catalog.iter().find(|(_, made)| made.is_err()) {
-        return error(
+        return Err(error(
             StatusCode::BAD_REQUEST,
             format!("{}: {problem}", entry.name),
-        );
+        ));
     }
     let optional = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
     let request = CreateImage {
@@ -401,16 +418,15 @@ async fn create_image(
         display_name: optional(image.display_name),
         description: optional(image.description),
     };
-    let (answer, effects) = match make_image(&server, &opened.builder, request).await {
-        Ok(made) => made,
-        Err(err) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("{err:#}")),
-    };
+    let (answer, effects) = make_image(&server, &opened.builder, request)
+        .await
+        .map_err(|err| error(StatusCode::INTERNAL_SERVER_ERROR, format!("{err:#}")))?;
     let server = server.clone();
     tokio::spawn(async move { server.apply(effects).await });
     match answer {
         CreateImageAnswer::Accepted { image, state } => {
-            Json(json!({ "image": image, "state": state })).into_response()
+            Ok(Json(json!({ "image": image, "state": state })).into_response())
         }
-        CreateImageAnswer::Refused { message } => error(StatusCode::BAD_REQUEST, message),
+        CreateImageAnswer::Refused { message } => Err(error(StatusCode::BAD_REQUEST, message)),
     }
 }
