@@ -5,7 +5,9 @@
 //      and what the store holds on disk for them;
 //   2. session start on an ALWAYS_ON fleet of the imported image against one of the host
 //      image, alternating trials: page.goto -> the app's window painted. On the imported
-//      image the app starts through `porthole enter-root` (namespaces, overlays, pivot).
+//      image the app starts through `porthole enter-root` (namespaces, overlays, pivot);
+//      a third fleet's image is the same plus a SessionStart script (one user-context
+//      script that writes a file), which runs before the app: what session scripts cost.
 // Writes a marked section of docs/performance.md. Run through `scripts/bench --workload images`.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -63,18 +65,34 @@ async function startTrial(server, browser, fleet, app, title) {
   return elapsed;
 }
 
+/** The probe image with one SessionStart script, of the user context. */
+function scriptedImage() {
+  const start = '/opt/appstream/SessionScripts/start.sh';
+  const config = { SessionStart: { executables: [{ context: 'user', filename: start, arguments: '' }], waitingTime: 30 } };
+  return probeImage(undefined, {
+    scripts: {
+      'opt/appstream/SessionScripts/config.json': JSON.stringify(config),
+      [start.slice(1)]: '#!/bin/sh\necho "$AppStream_UserName" > "$HOME/MyFiles/TemporaryFiles/started.txt"\n',
+    },
+  }).layout;
+}
+
 async function sessionStart(server, browser) {
+  importImage(server, 'bench-scripted', scriptedImage());
   const always = { FleetType: 'ALWAYS_ON', ComputeCapacity: { DesiredInstances: 1 } };
   await createFleetAndStack(server, 'bench-oci', { ImageName: 'bench-0', ...always });
+  await createFleetAndStack(server, 'bench-scripted', { ImageName: 'bench-scripted', ...always });
   await createFleetAndStack(server, 'bench-host', { ImageName: DEFAULT_NAME, ...always });
   const oci = [];
+  const scripted = [];
   const host = [];
   for (let i = 0; i < TRIALS; i++) {
     oci.push(await startTrial(server, browser, 'bench-oci', 'probe', 'probe'));
+    scripted.push(await startTrial(server, browser, 'bench-scripted', 'probe', 'probe'));
     host.push(await startTrial(server, browser, 'bench-host', 'xterm', 'xterm'));
-    log(`trial ${i + 1}/${TRIALS}: OCI image ${oci.at(-1)} ms, host image ${host.at(-1)} ms`);
+    log(`trial ${i + 1}/${TRIALS}: OCI image ${oci.at(-1)} ms, with a start script ${scripted.at(-1)} ms, host image ${host.at(-1)} ms`);
   }
-  return { oci, host };
+  return { oci, scripted, host };
 }
 
 const ms = (v) => (v === undefined || Number.isNaN(v) ? '–' : `${v.toFixed(v < 10 ? 1 : 0)} ms`);
@@ -105,14 +123,15 @@ function render({ imported, start, chromium, problems }) {
     L.push(
       '### Session start on an imported image',
       '',
-      `${TRIALS} trials each, alternating, ALWAYS_ON fleets with one waiting instance; page.goto -> the app's window painted. The imported image's app (a script that writes a file, then runs xterm) starts through \`porthole enter-root\`; the host image's xterm starts directly.`,
+      `${TRIALS} trials each, alternating, ALWAYS_ON fleets with one waiting instance; page.goto -> the app's window painted. The imported image's app (a script that writes a file, then runs xterm) starts through \`porthole enter-root\`; the host image's xterm starts directly. The scripted image is the imported one with a SessionStart script (user context, writes a file), run through the agent and \`enter-root\` before the app starts.`,
       '',
       '| image | median | p90 |',
       '|---|---|---|',
       `| imported OCI image | **${ms(median(start.oci))}** | ${ms(percentile(start.oci, 90))} |`,
+      `| imported OCI image with a SessionStart script | **${ms(median(start.scripted))}** | ${ms(percentile(start.scripted, 90))} |`,
       `| host image | ${ms(median(start.host))} | ${ms(percentile(start.host, 90))} |`,
       '',
-      `Ratio of the medians: ${(median(start.oci) / median(start.host)).toFixed(2)}.`,
+      `Ratios of the medians: imported / host ${(median(start.oci) / median(start.host)).toFixed(2)}; with the script / without ${(median(start.scripted) / median(start.oci)).toFixed(2)}.`,
       '',
     );
   }
