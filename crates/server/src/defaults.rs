@@ -83,7 +83,16 @@ fn in_one_root(root: &Path, path: &str) -> Option<(PathBuf, bool)> {
     Some((real, is_file && stat.st_mode & 0o111 != 0))
 }
 
-fn is_executable(root: &[&Path], path: &str) -> bool {
+/// `path` as a regular file of the image whose layers are `root`: not a directory, nor
+/// a whiteout (the character device that hides a lower layer's file).
+pub(crate) fn file_in_root(root: &[&Path], path: &str) -> Option<PathBuf> {
+    in_root(root, path)
+        .map(|(real, _)| real)
+        .filter(|real| real.is_file())
+}
+
+/// Whether `path` is an executable regular file in the image whose layers are `root`.
+pub(crate) fn is_executable(root: &[&Path], path: &str) -> bool {
     in_root(root, path).is_some_and(|(_, executable)| executable)
 }
 
@@ -107,12 +116,12 @@ fn find_program(root: &[&Path], program: &str) -> Option<String> {
 /// /usr/share/pixmaps. Browsers show neither XPM nor theme-less names.
 pub fn resolve_icon(root: &[&Path], icon: &str) -> Option<PathBuf> {
     let image = |path: &str| {
-        let (real, _) = in_root(root, path)?;
+        let real = file_in_root(root, path)?;
         let is_image = matches!(
             real.extension().and_then(|e| e.to_str()),
             Some("png" | "svg")
         );
-        (is_image && real.is_file()).then_some(real)
+        is_image.then_some(real)
     };
     if icon.starts_with('/') {
         return image(icon);
@@ -149,8 +158,7 @@ pub fn host_applications(root: &[&Path]) -> Vec<Application> {
         .into_iter()
         .filter_map(|name| {
             let id = name.strip_suffix(".desktop")?.to_owned();
-            let (path, _) = in_root(root, &format!("{DIR}/{name}"))?;
-            path.is_file().then_some((id, path))
+            Some((id, file_in_root(root, &format!("{DIR}/{name}"))?))
         })
         .collect();
     let mut entries: Vec<(String, DesktopEntry, String)> = files

@@ -170,13 +170,11 @@ impl ImageStore {
         let changes = self.writable_layer(writable_layer)?.join("root");
         let roots = self.stack(changes, on_host, lower);
         let roots: Vec<&Path> = roots.iter().map(PathBuf::as_path).collect();
-        // A deleted catalog is a whiteout (a character device) in the writable layer.
-        let entries: Vec<CatalogEntry> = match crate::defaults::in_root(&roots, CATALOG_FILE) {
-            Some((path, _)) if path.is_file() => {
-                serde_json::from_str(&fs::read_to_string(path)?)
-                    .with_context(|| format!("reading the builder's {CATALOG_FILE}"))?
-            }
-            _ => Vec::new(),
+        // A deleted catalog is a whiteout in the writable layer: no catalog.
+        let entries: Vec<CatalogEntry> = match crate::defaults::file_in_root(&roots, CATALOG_FILE) {
+            Some(path) => serde_json::from_str(&fs::read_to_string(path)?)
+                .with_context(|| format!("reading the builder's {CATALOG_FILE}"))?,
+            None => Vec::new(),
         };
         Ok(BuilderApplications {
             catalog: entries
@@ -245,20 +243,17 @@ pub fn writable_layer(store: &Path, id: &str) -> Result<PathBuf> {
 /// The session scripts of the image whose layers are `root` (top first), checked as its
 /// catalog is: each script must be an executable file in the image.
 fn session_scripts(root: &[&Path]) -> Result<Option<SessionScripts>> {
-    let Some((path, _)) = crate::defaults::in_root(root, SESSION_SCRIPTS_CONFIG) else {
+    // A configuration deleted in a builder is a whiteout there: none.
+    let Some(path) = crate::defaults::file_in_root(root, SESSION_SCRIPTS_CONFIG) else {
         return Ok(None);
     };
-    // A deleted configuration is a whiteout (a character device) in a builder's layer.
-    if !path.is_file() {
-        return Ok(None);
-    }
     let json = fs::read_to_string(&path)
         .with_context(|| format!("reading the image's {SESSION_SCRIPTS_CONFIG}"))?;
     let scripts = SessionScripts::parse(&json).map_err(anyhow::Error::msg)?;
     for phase in [ScriptPhase::SessionStart, ScriptPhase::SessionTermination] {
         for script in &scripts.section(phase).scripts {
             ensure!(
-                crate::defaults::in_root(root, &script.filename).is_some_and(|(_, exe)| exe),
+                crate::defaults::is_executable(root, &script.filename),
                 "{SESSION_SCRIPTS_CONFIG}, {}: the \"{}\" script {} is not an executable file in \
                  the image",
                 phase.as_str(),
@@ -316,7 +311,7 @@ fn application(root: &[&Path], entry: CatalogEntry) -> Result<Application> {
     );
     ensure!(
         entry.launch_path.starts_with('/')
-            && crate::defaults::in_root(root, &entry.launch_path).is_some_and(|(_, exe)| exe),
+            && crate::defaults::is_executable(root, &entry.launch_path),
         "application {}: the launch path {} is not an executable file in the image",
         entry.name,
         entry.launch_path
